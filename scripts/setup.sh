@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One-step set-up for a fresh Debian/Ubuntu machine: the EGL/Mesa packages the embedded renderer needs,
+# then a virtual environment at .venv in the checkout with hmworld installed (editable).
+#   scripts/setup.sh          runtime only (rendering, captions, split I/O)
+#   scripts/setup.sh test     also the model, metrics and test extras (and vbench for the parity tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"
+
+debs=(libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri)
+missing=()
+for pkg in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip wheel "setuptools>=68,<81"
+case "$mode" in
+    run)  "${pip[@]}" install -e . ;;
+    test)
+        "${pip[@]}" install -e ".[test]"
+        # vbench pins old timm/transformers; its inner functions run fine beside ours (parity tests only).
+        "${pip[@]}" install --no-deps vbench openai-clip decord ;;
+    *) echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;
+esac
+echo "setup: .venv ready ($mode)"
