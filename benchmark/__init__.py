@@ -1,0 +1,1 @@
+"""Benchmark: submissions, validation, scoring, leaderboard (imported as hmworld.benchmark)."""
