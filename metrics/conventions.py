@@ -1,0 +1,83 @@
+"""The metric conventions, written down, and their version.
+
+Small convention changes move published numbers a lot (pooled vs per-frame PSNR differs by ~6 dB on
+the same videos), so every scored result carries CONVENTION_VERSION and the text below. Any change to
+a number-affecting choice must bump CONVENTION_VERSION; tests/metrics pins a hash of CONVENTIONS to
+the version so that an edit without a bump fails.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+CONVENTION_VERSION = "1"
+
+# Identical frames have infinite PSNR. The cap keeps averages finite; it is above what any non-identical
+# pair of 8-bit frames up to 832x480 reaches except a handful of off-by-one pixels, so it ranks correctly.
+PSNR_CAP_DB = 100.0
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+VBENCH_DINO_SIZE = 224
+VBENCH_CLIP_SIZE = 224
+DINO_PATCH = 16
+
+DSC_MATCH_IOU = 0.3
+DSC_MAX_CONTEXT_FRAMES = 16
+DSC_DETECTOR_CONF = 0.25
+DSC_DETECTOR_IMGSZ = 640
+DSC_YOLO_WEIGHTS = "yolo11x.pt"
+
+CONVENTIONS: dict[str, str] = {
+    "input": "decoded uint8 RGB [T, H, W, 3]; pred and target same frame count and size; float = uint8 / 255",
+    "scope": ("every metric scores the target half only (a submission's context frames are dropped); PSNR, SSIM, "
+              "LPIPS and DSC compare the prediction with the ground truth, the consistency metrics read the "
+              "prediction alone; DSC_ctx's reference crops come from the ground-truth context half"),
+    "psnr": (f"per frame 10*log10(1/MSE) over H, W and RGB, data range 1, MSE exact from uint8; "
+             f"capped at {PSNR_CAP_DB:g} dB (identical frames give the cap); mean over frames per video, "
+             f"then mean over videos"),
+    "ssim": (f"Wang et al., Gaussian window {SSIM_WINDOW} taps sigma {SSIM_SIGMA}, K1 {SSIM_K1} K2 {SSIM_K2}, "
+             f"population covariance, data range 1, per RGB channel over the valid region (no padding), "
+             f"mean of channels; per frame, mean over frames per video, then over videos "
+             f"(= skimage structural_similarity gaussian_weights=True sigma=1.5 "
+             f"use_sample_covariance=False data_range=1 channel_axis=-1)"),
+    "lpips": ("lpips package AlexNet v0.1 (torchvision ImageNet AlexNet trunk + calibrated linear heads), "
+              "inputs mapped to [-1, 1], full resolution, spatial average; per frame, mean over frames per "
+              "video, then over videos"),
+    "subject_consistency": (
+        f"VBench: timm vit_base_patch16_224.dino CLS feature (dynamic image size); frames as float 0..255 "
+        f"resized short side to {VBENCH_DINO_SIZE} (bilinear, antialias off, long side int(224*long/short)), "
+        f"bottom/right remainder dropped to multiples of {DINO_PATCH} by the stride-16 patch embedding, "
+        f"/255, ImageNet mean/std; s_i = (max(0,cos(f_(i-1),f_i)) + max(0,cos(f_0,f_i)))/2 for i >= 1; "
+        f"video = mean of s_i; split = sum of all s_i / number of terms (frame-weighted)"),
+    "background_consistency": (
+        f"VBench: open_clip ViT-B-32-quickgelu OpenAI weights, image embedding; frames as float 0..255 "
+        f"resized short side to {VBENCH_CLIP_SIZE} (bicubic, antialias off), centre crop {VBENCH_CLIP_SIZE}, "
+        f"/255, CLIP mean/std; same formula and frame-weighted split figure as subject_consistency"),
+    "dsc": (
+        f"per subject with an exit-entry event: frames from its first re-entry (entry_frame) to the clip end "
+        f"where the ground truth shows it (visible_intervals, else visible_box, else every frame); "
+        f"YOLO11 ({DSC_YOLO_WEIGHTS}, conf {DSC_DETECTOR_CONF}, imgsz {DSC_DETECTOR_IMGSZ}) detections of the "
+        f"subject's COCO class matched to the ground-truth visible_box (else box) by IoU >= {DSC_MATCH_IOU}, "
+        f"highest IoU wins; crops cut at integer-rounded-out box, embedded with open_clip ViT-B-32-quickgelu "
+        f"OpenAI weights and open_clip's eval preprocessing (short side 224 bicubic, centre crop), "
+        f"L2-normalised; DSC_GT = max(0, cos(pred crop, gt crop of the same frame)), frames whose ground-truth "
+        f"crop is missing are left out; DSC_ctx = max(0, cos(pred crop, mean of the subject's context crop "
+        f"embeddings)), context crops from up to {DSC_MAX_CONTEXT_FRAMES} evenly spaced visible context "
+        f"frames; a frame whose prediction has no matching detection scores 0 in both and counts as a miss; "
+        f"clip = mean over its (subject, frame) terms; split = mean over clips with terms; miss rate = misses / "
+        f"terms. Variants: gt_target_boxes (ground-truth boxes on the ground-truth and context side), "
+        f"gt_boxes (ground-truth boxes on both sides, no detector), detect_top (no boxes: each side takes its "
+        f"top-confidence detection of the class, frames from entry_frame to the end)"),
+    "aggregation": ("PSNR/SSIM/LPIPS/DSC: mean over frames (terms) per video, then unweighted mean over videos; "
+                    "subject/background consistency: frame-weighted over the split as vbench"),
+}
+
+
+def conventions_digest() -> str:
+    """A short hash of the convention text; the tests tie it to CONVENTION_VERSION."""
+    blob = json.dumps(CONVENTIONS, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,272 @@
+"""DSC, dynamic subject consistency: does a subject that re-enters the view come back as itself?
+
+Inputs are plain data: uint8 videos (prediction and ground truth of the target half, ground-truth context
+half) and the split's events.json / subjects.json dicts (frame indices count from the first context frame).
+The detector runs once per video side, only on the frames DSC needs; crops are embedded in one batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .conventions import DSC_MATCH_IOU, DSC_MAX_CONTEXT_FRAMES
+from .detection import Box, CropEmbedder, Detection, Detector, crop, iou
+from .frames import MetricInputError, check_pair, check_video
+
+# detect: detector on every side, detections matched to the ground-truth box (the paper's metric).
+# gt_target_boxes: ground-truth boxes on the ground-truth and context side, detector on the prediction.
+# gt_boxes: ground-truth boxes on every side, no detector (also for stylised subjects COCO models miss).
+# detect_top: no boxes needed (imported clips): each side takes its top-confidence detection of the class.
+# auto: detect where the clip has boxes, detect_top where it has none.
+MODES = ("detect", "gt_target_boxes", "gt_boxes", "detect_top", "auto")
+
+
+@dataclass(frozen=True)
+class DSCConfig:
+    mode: str = "detect"
+    match_iou: float = DSC_MATCH_IOU
+    max_context_frames: int = DSC_MAX_CONTEXT_FRAMES
+    min_crop_side: int = 2
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"DSC mode {self.mode!r} is not one of {MODES}")
+
+
+@dataclass(frozen=True)
+class SubjectDSC:
+    instance_id: int
+    name: str
+    coco_class: int
+    entry_frame: int
+    terms: int               # re-entry frames scored for this subject
+    misses: int              # of those, frames where the prediction had no matching crop
+    gt_missing: int          # frames left out of DSC_GT because the ground-truth side had no crop
+    context_crops: int
+    dsc_gt: Optional[float]
+    dsc_ctx: Optional[float]
+
+
+@dataclass(frozen=True)
+class DSCResult:
+    """Clip-level DSC. Values are None when the clip has nothing to score (no re-entry, no crops)."""
+
+    dsc_gt: Optional[float]
+    dsc_ctx: Optional[float]
+    miss_rate: Optional[float]
+    terms: int
+    misses: int
+    gt_terms: int
+    ctx_terms: int
+    mode: str
+    subjects: tuple[SubjectDSC, ...] = field(default=(), repr=False)
+
+
+@dataclass
+class _Plan:
+    """What one subject needs: frames (global indices) and how each side gets its box."""
+
+    subject: Mapping[str, Any]
+    entry: int
+    target_frames: list[int]
+    context_frames: list[int]
+
+
+def _subject_frames(subject: Mapping[str, Any]) -> Optional[list]:
+    frames = subject.get("frames") if subject else None
+    return frames if frames else None
+
+
+def _gt_box(subject: Mapping[str, Any], t: int) -> Optional[Box]:
+    frames = _subject_frames(subject)
+    if frames is None or t >= len(frames):
+        return None
+    f = frames[t]
+    box = f.get("visible_box") or f.get("box")
+    return tuple(float(v) for v in box) if box else None
+
+
+def _has_boxes(subjects: Optional[Mapping[str, Any]]) -> bool:
+    subs = (subjects or {}).get("subjects") or []
+    return bool(subs) and all(_subject_frames(s) and any(_gt_box(s, t) for t in range(len(s["frames"])))
+                              for s in subs)
+
+
+def _visible(subject: Mapping[str, Any], ev: Mapping[str, Any], t: int, mode: str) -> bool:
+    intervals = ev.get("visible_intervals")
+    if intervals is not None:
+        vis = any(s <= t < e for s, e in intervals)
+    elif _subject_frames(subject) is not None and mode != "detect_top":
+        vis = _gt_box(subject, t) is not None
+    else:
+        vis = True      # no masks and no boxes (imported clips): every frame from the entry on
+    if vis and mode != "detect_top":
+        vis = _gt_box(subject, t) is not None    # box modes need the box to match against or to cut
+    return vis
+
+
+def _evenly(frames: list[int], k: int) -> list[int]:
+    if len(frames) <= k:
+        return frames
+    idx = np.unique(np.round(np.linspace(0, len(frames) - 1, k)).astype(int))
+    return [frames[i] for i in idx]
+
+
+def plan(events: Mapping[str, Any], subjects: Optional[Mapping[str, Any]], mode: str,
+         max_context_frames: int = DSC_MAX_CONTEXT_FRAMES) -> list[_Plan]:
+    """Which (subject, frame) pairs DSC scores, from events.json and subjects.json."""
+    c, t_total = int(events["context_frames"]), int(events["target_frames"])
+    by_id = {int(s["instance_id"]): s for s in (subjects or {}).get("subjects", [])}
+    plans = []
+    for ev in events.get("subjects", []):
+        entries = [int(e["entry_frame"]) for e in ev.get("events", []) if c <= int(e["entry_frame"]) < c + t_total]
+        if not entries:
+            continue
+        sid = int(ev["instance_id"])
+        subject = by_id.get(sid)
+        if subject is None or "coco_class" not in subject:
+            raise MetricInputError(f"subjects.json has no entry (with coco_class) for instance_id {sid}")
+        entry = min(entries)
+        target = [t for t in range(entry, c + t_total) if _visible(subject, ev, t, mode)]
+        context = [t for t in range(0, c) if _visible(subject, ev, t, mode)]
+        plans.append(_Plan(subject, entry, target, _evenly(context, max_context_frames)))
+    return plans
+
+
+def _match(dets: Sequence[Detection], cls: int, gt: Optional[Box], min_iou: float) -> Optional[Box]:
+    """The detection of class `cls` that best overlaps the ground-truth box (or the most confident one)."""
+    cands = [d for d in dets if d.cls == cls]
+    if gt is None:
+        return max(cands, key=lambda d: d.score).box if cands else None
+    best, best_iou = None, min_iou
+    for d in cands:
+        o = iou(d.box, gt)
+        if o >= best_iou:
+            best, best_iou = d.box, o
+    return best
+
+
+def _detect_side(detector: Optional[Detector], video: np.ndarray, frames: set[int], offset: int,
+                 classes: Sequence[int]) -> dict[int, list[Detection]]:
+    if not frames:
+        return {}
+    order = sorted(frames)
+    dets = detector.detect(video[[t - offset for t in order]], classes)
+    if len(dets) != len(order):
+        raise RuntimeError(f"detector returned {len(dets)} results for {len(order)} frames")
+    return dict(zip(order, dets))
+
+
+def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mapping[str, Any],
+        subjects: Optional[Mapping[str, Any]], detector: Optional[Detector] = None,
+        embedder: Optional[CropEmbedder] = None, config: DSCConfig = DSCConfig(), models=None) -> DSCResult:
+    """DSC_GT, DSC_ctx and the miss rate of one clip.
+
+    pred, target: uint8 [T, H, W, 3] target halves; context: ground-truth context frames [C, H, W, 3].
+    detector / embedder default to YOLO11 and CLIP from `models` (a MetricModels) or the default models.
+    """
+    check_pair(pred, target)
+    check_video(context, "context")
+    c, t_total = int(events["context_frames"]), int(events["target_frames"])
+    if pred.shape[0] != t_total:
+        raise MetricInputError(f"events.json says {t_total} target frames, pred has {pred.shape[0]}")
+    if context.shape[0] != c:
+        raise MetricInputError(f"events.json says {c} context frames, context has {context.shape[0]}")
+    if context.shape[1:3] != target.shape[1:3]:
+        raise MetricInputError(f"context frames are {context.shape[2]}x{context.shape[1]}, "
+                               f"target frames {target.shape[2]}x{target.shape[1]}")
+    mode = config.mode
+    if mode == "auto":
+        mode = "detect" if _has_boxes(subjects) else "detect_top"
+    elif mode != "detect_top" and not _has_boxes(subjects):
+        raise MetricInputError(f"DSC mode {mode!r} needs per-frame subject boxes in subjects.json; this clip has "
+                               f"none (imported clips): use mode 'detect_top' or 'auto'")
+    plans = plan(events, subjects, mode, config.max_context_frames)
+
+    if models is None and (detector is None and mode != "gt_boxes" or embedder is None):
+        from .models import default_models
+
+        models = default_models()
+    if detector is None and mode != "gt_boxes":
+        detector = models.get_detector()
+    if embedder is None:
+        embedder = models.get_embedder()
+
+    # Which sides use the detector (the rest cut the ground-truth box).
+    detect_pred = mode != "gt_boxes"
+    detect_gt = mode in ("detect", "detect_top")
+    classes = sorted({int(p.subject["coco_class"]) for p in plans})
+    want_pred = {t for p in plans for t in p.target_frames} if detect_pred else set()
+    want_gt = want_pred if detect_gt else set()
+    want_ctx = {t for p in plans for t in p.context_frames} if detect_gt else set()
+    det_pred = _detect_side(detector, pred, want_pred, c, classes)
+    det_gt = _detect_side(detector, target, want_gt, c, classes)
+    det_ctx = _detect_side(detector, context, want_ctx, 0, classes)
+
+    def box_for(dets: dict, detected: bool, subject, t: int) -> Optional[Box]:
+        gt = None if mode == "detect_top" else _gt_box(subject, t)
+        if not detected:
+            return gt
+        return _match(dets.get(t, []), int(subject["coco_class"]), gt, config.match_iou)
+
+    # Cut every crop first, then embed them all in one batch.
+    crops: list[np.ndarray] = []
+
+    def add(frame: np.ndarray, box: Optional[Box]) -> Optional[int]:
+        if box is None:
+            return None
+        piece = crop(frame, box, config.min_crop_side)
+        if piece is None:
+            return None
+        crops.append(piece)
+        return len(crops) - 1
+
+    layout = []
+    for p in plans:
+        s = p.subject
+        ctx_idx = [add(context[t], box_for(det_ctx, detect_gt, s, t)) for t in p.context_frames]
+        frames = [(add(pred[t - c], box_for(det_pred, detect_pred, s, t)),
+                   add(target[t - c], box_for(det_gt, detect_gt, s, t))) for t in p.target_frames]
+        layout.append(([i for i in ctx_idx if i is not None], frames))
+    emb = embedder.embed(crops) if crops else np.zeros((0, 1), dtype=np.float32)
+    emb = np.asarray(emb, dtype=np.float64)
+
+    per_subject = []
+    totals = dict(terms=0, misses=0, gt_terms=0, gt_sum=0.0, ctx_terms=0, ctx_sum=0.0)
+    for p, (ctx_idx, frames) in zip(plans, layout):
+        ref = emb[ctx_idx].mean(axis=0) if ctx_idx else None
+        if ref is not None:
+            ref = ref / max(np.linalg.norm(ref), 1e-12)
+        misses = gt_missing = gt_terms = ctx_terms = 0
+        gt_sum = ctx_sum = 0.0
+        for ip, ig in frames:
+            if ip is None:
+                misses += 1     # hiding the subject scores 0 in both figures
+            if ig is None:
+                gt_missing += 1
+            else:
+                gt_terms += 1
+                gt_sum += 0.0 if ip is None else max(0.0, float(emb[ip] @ emb[ig]))
+            if ref is not None:
+                ctx_terms += 1
+                ctx_sum += 0.0 if ip is None else max(0.0, float(emb[ip] @ ref))
+        s = p.subject
+        per_subject.append(SubjectDSC(
+            instance_id=int(s["instance_id"]), name=str(s.get("name", "")), coco_class=int(s["coco_class"]),
+            entry_frame=p.entry, terms=len(frames), misses=misses, gt_missing=gt_missing,
+            context_crops=len(ctx_idx), dsc_gt=gt_sum / gt_terms if gt_terms else None,
+            dsc_ctx=ctx_sum / ctx_terms if ctx_terms else None))
+        totals["terms"] += len(frames)
+        totals["misses"] += misses
+        totals["gt_terms"] += gt_terms
+        totals["gt_sum"] += gt_sum
+        totals["ctx_terms"] += ctx_terms
+        totals["ctx_sum"] += ctx_sum
+    n = totals["terms"]
+    return DSCResult(
+        dsc_gt=totals["gt_sum"] / totals["gt_terms"] if totals["gt_terms"] else None,
+        dsc_ctx=totals["ctx_sum"] / totals["ctx_terms"] if totals["ctx_terms"] else None,
+        miss_rate=totals["misses"] / n if n else None, terms=n, misses=totals["misses"],
+        gt_terms=totals["gt_terms"], ctx_terms=totals["ctx_terms"], mode=mode, subjects=tuple(per_subject))

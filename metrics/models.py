@@ -1,0 +1,169 @@
+"""Loading the learned metrics' models through their libraries' own loading code.
+
+Each loader takes `weights_dir`, resolves the file (weights.py), and builds the model with the same class
+and library entry point in production and in the tests; the tests pass `arch` overrides to build a tiny
+model of the same class, save it, and load it back here.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import weights as W
+from .frames import select_device
+
+DINO_NAME = "vit_base_patch16_224.dino"
+CLIP_NAME = "ViT-B-32-quickgelu"   # the OpenAI weights were trained with QuickGELU
+
+
+def load_lpips(weights_dir=None, device: Optional[str] = None, allow_download: Optional[bool] = None):
+    """lpips.LPIPS AlexNet v0.1: packaged linear heads + torchvision AlexNet trunk resolved via weights_dir."""
+    import lpips
+    import torch
+
+    lin_path = W.resolve(W.SPECS["lpips_lin"], weights_dir, allow_download)
+    trunk_path = W.resolve(W.SPECS["lpips_alexnet"], weights_dir, allow_download)
+    # pnet_rand=True stops lpips from asking torchvision to download the trunk; we load it ourselves below.
+    model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, model_path=str(lin_path),
+                        verbose=False)
+    state = torch.load(trunk_path, map_location="cpu", weights_only=True)
+    features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    # lpips splits torchvision's `features` Sequential into slices that keep the original indices.
+    mapped = {}
+    for name, _ in model.net.named_parameters():
+        slice_name, rest = name.split(".", 1)
+        if rest not in features:
+            raise ValueError(f"{trunk_path}: not a torchvision AlexNet state dict (no features.{rest})")
+        mapped[name] = features[rest]
+    model.net.load_state_dict(mapped, strict=True)
+    return model.eval().to(select_device(device))
+
+
+def load_dino(weights_dir=None, device: Optional[str] = None, allow_download: Optional[bool] = None,
+              arch: Optional[dict] = None):
+    """timm vit_base_patch16_224.dino with dynamic image size (any resized frame shape)."""
+    import timm
+
+    path = W.resolve(W.SPECS["dino_vitb16"], weights_dir, allow_download)
+    # timm's own pretrained loader (with its checkpoint filter) reads both the timm safetensors file and the
+    # DINO repository's .pth: same parameter names.
+    model = timm.create_model(DINO_NAME, pretrained=True, pretrained_cfg_overlay={"file": str(path)},
+                              num_classes=0, dynamic_img_size=True, **(arch or {}))
+    return model.eval().to(select_device(device))
+
+
+def _is_torchscript(path: Path) -> bool:
+    # OpenAI's ViT-B-32.pt is a TorchScript archive (constants.pkl + code/); torch.save zips are not.
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("constants.pkl") for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def load_clip(weights_dir=None, device: Optional[str] = None, allow_download: Optional[bool] = None,
+              arch: Optional[dict] = None):
+    """open_clip ViT-B-32-quickgelu with OpenAI weights. Returns the model (eval, on device)."""
+    import open_clip
+    import torch
+
+    path = W.resolve(W.SPECS["clip_vitb32"], weights_dir, allow_download)
+    if _is_torchscript(path):
+        model = open_clip.create_model(CLIP_NAME, pretrained=None, **(arch or {}))
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        for key in ("input_resolution", "context_length", "vocab_size"):
+            state.pop(key, None)
+        model.load_state_dict(state, strict=True)
+    else:
+        model = open_clip.create_model(CLIP_NAME, pretrained=str(path), **(arch or {}))
+    return model.eval().to(select_device(device))
+
+
+def clip_crop_transform(clip_model) -> Callable:
+    """open_clip's eval preprocessing for PIL crops (short side to 224 bicubic, centre crop, CLIP mean/std)."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg
+
+    cfg = getattr(clip_model.visual, "preprocess_cfg", None) or {}
+    return open_clip.image_transform_v2(PreprocessCfg(**cfg), is_train=False)
+
+
+def load_yolo(weights_dir=None, name: str = W.DEFAULT_YOLO, allow_download: Optional[bool] = None):
+    """An ultralytics YOLO11 model from the resolved checkpoint file."""
+    from ultralytics import YOLO
+
+    path = W.resolve(W.yolo_spec(name), weights_dir, allow_download)
+    return YOLO(str(path), task="detect")
+
+
+@dataclass
+class MetricModels:
+    """Models shared by every clip of a scoring run, loaded on first use (or injected, e.g. by tests).
+
+    `detector` is anything with the Detector interface (detection.py); `embedder` embeds crops for DSC.
+    """
+
+    weights_dir: Optional[str] = None
+    device: Optional[str] = None
+    allow_download: Optional[bool] = None
+    yolo_weights: str = W.DEFAULT_YOLO
+    lpips: Any = None
+    dino: Any = None
+    clip: Any = None
+    detector: Any = None
+    embedder: Any = None
+    _device: str = field(init=False, default="cpu")
+
+    def __post_init__(self):
+        self._device = select_device(self.device)
+        # HMWORLD_WEIGHTS_DIR lets a whole scoring run point at one folder without threading an argument.
+        if self.weights_dir is None:
+            self.weights_dir = os.environ.get("HMWORLD_WEIGHTS_DIR") or None
+
+    @property
+    def resolved_device(self) -> str:
+        return self._device
+
+    def get_lpips(self):
+        if self.lpips is None:
+            self.lpips = load_lpips(self.weights_dir, self._device, self.allow_download)
+        return self.lpips
+
+    def get_dino(self):
+        if self.dino is None:
+            self.dino = load_dino(self.weights_dir, self._device, self.allow_download)
+        return self.dino
+
+    def get_clip(self):
+        if self.clip is None:
+            self.clip = load_clip(self.weights_dir, self._device, self.allow_download)
+        return self.clip
+
+    def get_detector(self):
+        if self.detector is None:
+            from .detection import YoloDetector
+
+            self.detector = YoloDetector(load_yolo(self.weights_dir, self.yolo_weights, self.allow_download),
+                                         device=self._device)
+        return self.detector
+
+    def get_embedder(self):
+        if self.embedder is None:
+            from .detection import ClipCropEmbedder
+
+            self.embedder = ClipCropEmbedder(self.get_clip(), device=self._device)
+        return self.embedder
+
+
+_DEFAULTS: dict = {}
+
+
+def default_models(weights_dir=None, device: Optional[str] = None) -> MetricModels:
+    """A process-wide MetricModels per (weights_dir, device), so repeated calls load each model once."""
+    key = (str(weights_dir) if weights_dir else None, select_device(device))
+    if key not in _DEFAULTS:
+        _DEFAULTS[key] = MetricModels(weights_dir=key[0], device=key[1])
+    return _DEFAULTS[key]

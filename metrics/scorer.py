@@ -1,0 +1,158 @@
+"""The per-clip entry: compute a chosen set of metrics on one clip, each video decoded once."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .consistency import background_consistency, subject_consistency
+from .conventions import CONVENTION_VERSION, CONVENTIONS
+from .dsc import DSCConfig, dsc
+from .frames import MetricInputError, check_pair, check_video, decode_video
+from .perceptual import lpips
+from .pixel import psnr, ssim
+
+ALL_METRICS = ("psnr", "ssim", "lpips", "subject_consistency", "background_consistency", "dsc")
+# The value keys each metric contributes to ClipScore.values.
+VALUE_KEYS = {
+    "psnr": ("psnr",), "ssim": ("ssim",), "lpips": ("lpips",),
+    "subject_consistency": ("subject_consistency",), "background_consistency": ("background_consistency",),
+    "dsc": ("dsc_gt", "dsc_ctx", "dsc_miss_rate"),
+}
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    """Scores of one clip with the conventions they follow.
+
+    values: metric -> number (None where a metric has nothing to score, e.g. DSC on a clip without re-entry).
+    details: counts needed to aggregate a split as the conventions say, and diagnostics (capped PSNR frames,
+    DSC misses ...). seconds: wall time per metric (and decode) for this clip.
+    """
+
+    values: dict[str, Optional[float]]
+    details: dict[str, Any]
+    conventions: dict[str, str]
+    convention_version: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    clip_id: Optional[str] = None
+
+
+def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(ALL_METRICS)}")
+    return tuple(dict.fromkeys(metrics))
+
+
+def score_clip(pred: np.ndarray, target: np.ndarray, context: Optional[np.ndarray] = None, *,
+               metrics: Sequence[str] = ALL_METRICS, events: Optional[Mapping[str, Any]] = None,
+               subjects: Optional[Mapping[str, Any]] = None, models=None,
+               dsc_config: DSCConfig = DSCConfig(), clip_id: Optional[str] = None) -> ClipScore:
+    """Score one clip from decoded arrays: pred/target are the target halves, context the ground-truth context.
+
+    `models` is a MetricModels (models.py) shared across clips; None uses the process-wide default.
+    """
+    metrics = _check_metrics(metrics)
+    check_pair(pred, target)
+    if "dsc" in metrics:
+        if context is None or events is None:
+            raise MetricInputError("DSC needs the ground-truth context frames and events.json (and subjects.json)")
+        check_video(context, "context")
+    if models is None and any(m in metrics for m in ("lpips", "subject_consistency", "background_consistency", "dsc")):
+        from .models import default_models
+
+        models = default_models()
+
+    values: dict[str, Optional[float]] = {}
+    details: dict[str, Any] = {"frames": int(pred.shape[0])}
+    seconds: dict[str, float] = {}
+    for m in metrics:
+        start = time.perf_counter()
+        if m == "psnr":
+            r = psnr(pred, target)
+            values["psnr"] = r.value
+            details["psnr_capped_frames"] = r.capped_frames
+            details["psnr_cap_db"] = r.cap_db
+        elif m == "ssim":
+            values["ssim"] = ssim(pred, target).value
+        elif m == "lpips":
+            values["lpips"] = lpips(pred, target, model=models.get_lpips()).value
+        elif m in ("subject_consistency", "background_consistency"):
+            fn, model = ((subject_consistency, models.get_dino()) if m == "subject_consistency"
+                         else (background_consistency, models.get_clip()))
+            r = fn(pred, model=model)
+            values[m] = r.value
+            details[f"{m}_total"] = r.total        # the split figure is sum(total) / sum(count)
+            details[f"{m}_count"] = r.count
+        elif m == "dsc":
+            r = dsc(pred, target, context, events, subjects, config=dsc_config, models=models)
+            values.update(dsc_gt=r.dsc_gt, dsc_ctx=r.dsc_ctx, dsc_miss_rate=r.miss_rate)
+            details.update(dsc_mode=r.mode, dsc_terms=r.terms, dsc_misses=r.misses, dsc_gt_terms=r.gt_terms,
+                           dsc_ctx_terms=r.ctx_terms)
+        seconds[m] = time.perf_counter() - start
+    conventions = {k: CONVENTIONS[k] for k in ("input", "scope", *metrics, "aggregation")}
+    return ClipScore(values, details, conventions, CONVENTION_VERSION, seconds, clip_id)
+
+
+@dataclass(frozen=True)
+class ClipVideos:
+    """One clip's decoded halves: prediction and ground truth of the target half, ground-truth context."""
+
+    pred: np.ndarray
+    target: np.ndarray
+    context: np.ndarray
+    decode_seconds: float
+
+
+def load_clip_videos(pred_path: Union[str, Path], gt_path: Union[str, Path], context_frames: int,
+                     pred_includes_context: bool) -> ClipVideos:
+    """Decode a submission video and the ground-truth video once each and split them into halves."""
+    start = time.perf_counter()
+    gt = decode_video(gt_path)
+    pred = decode_video(pred_path)
+    if gt.shape[0] <= context_frames:
+        raise MetricInputError(f"{gt_path}: {gt.shape[0]} frames, expected more than {context_frames} context frames")
+    target = gt[context_frames:]
+    if pred_includes_context:
+        pred = pred[context_frames:]
+    if pred.shape[0] != target.shape[0]:
+        raise MetricInputError(f"{pred_path}: {pred.shape[0]} target frames, ground truth has {target.shape[0]} "
+                               f"(includes_context={pred_includes_context})")
+    return ClipVideos(pred, target, gt[:context_frames], time.perf_counter() - start)
+
+
+def score_clip_files(pred_path, gt_path, *, context_frames: int, pred_includes_context: bool = False,
+                     **kwargs) -> ClipScore:
+    """score_clip on video files: each file is decoded once and the arrays are shared by every metric."""
+    videos = load_clip_videos(pred_path, gt_path, context_frames, pred_includes_context)
+    score = score_clip(videos.pred, videos.target, videos.context, **kwargs)
+    score.seconds["decode"] = videos.decode_seconds
+    return score
+
+
+def aggregate(scores: Sequence[ClipScore]) -> dict[str, Optional[float]]:
+    """Split-level figures as the conventions say: per-video means averaged over videos, except the VBench
+    consistency metrics, which are frame-weighted (sum of all terms / number of terms) as vbench reports."""
+    versions = {s.convention_version for s in scores}
+    if len(versions) > 1:
+        raise ValueError(f"cannot aggregate scores made under different convention versions {sorted(versions)}")
+    out: dict[str, Optional[float]] = {}
+    keys = [k for m in ALL_METRICS for k in VALUE_KEYS[m]]
+    for key in keys:
+        if key in ("subject_consistency", "background_consistency"):
+            pairs = [(s.details[f"{key}_total"], s.details[f"{key}_count"]) for s in scores
+                     if s.values.get(key) is not None]
+            count = sum(c for _, c in pairs)
+            if pairs:
+                out[key] = sum(t for t, _ in pairs) / count if count else None
+            continue
+        vals = [s.values[key] for s in scores if s.values.get(key) is not None]
+        if vals:
+            assert all(math.isfinite(v) for v in vals), f"non-finite {key} in clip scores"
+            out[key] = float(np.mean(vals))
+    return out
