@@ -1,0 +1,43 @@
+"""The `hmworld` console script: `hmworld <command> key=value ...` (Hydra overrides everywhere).
+
+Each command is a module with a Hydra `main()`; the dispatcher only picks the module, so later commands
+slot in by adding one line to COMMANDS.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help). Commands of other parts of the toolkit register here as they land.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "render": ("hmworld.cli.render", "render a new HM-World split (embedded CPU renderer by default)"),
+}
+
+USAGE = """usage: hmworld <command> [key=value ...] [--help] [--cfg job] [--multirun]
+
+Commands:
+{commands}
+
+Every argument is a Hydra override (key=value); `split=DIR` always names a split folder.
+`hmworld <command> --help` lists a command's settings and defaults.
+"""
+
+
+def usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    return USAGE.format(commands="\n".join(f"  {n:<{width}}  {h}" for n, (_, h) in COMMANDS.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        print(f"hmworld: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    sys.argv = [f"hmworld-{name}", *argv[1:]]  # Hydra parses sys.argv
+    result = module.main()
+    return int(result or 0)

@@ -1,0 +1,35 @@
+"""Renderers: `embedded` (moderngl + EGL, the default) and, where registered, `unrealcv` (Unreal Engine 5)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from hmworld.catalog import Catalog
+from hmworld.errors import ConfigError
+from hmworld.render.base import Frame, Renderer
+
+_REGISTRY: dict[str, Callable[..., Renderer]] = {}
+
+
+def register_renderer(name: str, factory: Callable[..., Renderer]) -> None:
+    _REGISTRY[name] = factory
+
+
+def _embedded(catalog: Catalog, **kwargs) -> Renderer:
+    from hmworld.render.embedded import EmbeddedRenderer  # moderngl is imported only when used
+
+    return EmbeddedRenderer(catalog, **kwargs)
+
+
+register_renderer("embedded", _embedded)
+
+
+def build_renderer(cfg, catalog: Catalog, **overrides) -> Renderer:
+    """From the `renderer` config group: {name: ..., constructor arguments}."""
+    options = dict(cfg)
+    name = options.pop("name")
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown renderer {name!r}; available: {sorted(_REGISTRY)}")
+    return _REGISTRY[name](catalog, **options, **overrides)
+
+
+__all__ = ["Frame", "Renderer", "build_renderer", "register_renderer"]

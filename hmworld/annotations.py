@@ -1,0 +1,90 @@
+"""Per-clip annotation files (camera.json, subjects.json) from a ClipSpec and its rendered masks.
+
+Boxes are [x0, y0, x1, y1] in pixels, x right and y down, pixel i covering [i, i+1): a box holding exactly
+pixel columns 3..5 is [3, ., 6, .]. `box` is the projection of the whole body (all its primitives, in
+front of the camera), clipped to the image, whether or not something hides it; `visible_box` bounds the
+subject's pixels in the instance mask.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hmworld.body import Body
+from hmworld.catalog import Catalog
+from hmworld.clipspec import ClipSpec
+from hmworld.geometry import project, world_to_camera
+from hmworld.primitives import unit_vertices
+
+SUBJECTS_VERSION = 1
+NEAR = 0.1
+
+
+def camera_json(spec: ClipSpec) -> dict:
+    return {
+        "convention": "opencv_c2w_metres", "width": spec.video.width, "height": spec.video.height,
+        "fps": spec.video.fps, "intrinsics": spec.intrinsics.to_dict(),
+        "c2w": [[round(float(x), 7) for x in m.reshape(16)] for m in spec.camera_c2w],
+    }
+
+
+def projected_boxes(spec: ClipSpec, body: Body, transforms: np.ndarray) -> np.ndarray:
+    """[F, 4] full projected boxes of one subject (NaN rows where no part is in front of the camera or
+    the projection misses the image). transforms: [F, P, 4, 4] from Body.posed_transforms."""
+    pts = []
+    for i, prim in enumerate(body.primitive_names()):
+        v = unit_vertices(prim)  # [V, 3]
+        pts.append(np.einsum("fij,vj->fvi", transforms[:, i, :3, :3], v) + transforms[:, i, None, :3, 3])
+    world = np.concatenate(pts, axis=1)  # [F, V, 3]
+    cam = world_to_camera(world, spec.camera_c2w[:, None])
+    uv = project(cam, spec.intrinsics) + 0.5  # OpenCV pixel centres -> pixel-edge coordinates
+    front = cam[..., 2] > NEAR
+    big = np.float64(1e9)
+    x0 = np.where(front, uv[..., 0], big).min(1)
+    y0 = np.where(front, uv[..., 1], big).min(1)
+    x1 = np.where(front, uv[..., 0], -big).max(1)
+    y1 = np.where(front, uv[..., 1], -big).max(1)
+    w, h = spec.video.width, spec.video.height
+    boxes = np.stack([np.clip(x0, 0, w), np.clip(y0, 0, h), np.clip(x1, 0, w), np.clip(y1, 0, h)], axis=1)
+    empty = ~front.any(1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    boxes[empty] = np.nan
+    return boxes
+
+
+def mask_boxes(instances: np.ndarray, instance_id: int) -> np.ndarray:
+    """[F, 4] bounding boxes of the instance's mask pixels (NaN rows where it shows no pixel)."""
+    hit = instances == instance_id
+    rows, cols = hit.any(2), hit.any(1)  # [F, H], [F, W]
+    out = np.full((len(instances), 4), np.nan)
+    has = rows.any(1)
+    if has.any():
+        r, c = rows[has], cols[has]
+        out[has, 1] = r.argmax(1)
+        out[has, 3] = r.shape[1] - r[:, ::-1].argmax(1)
+        out[has, 0] = c.argmax(1)
+        out[has, 2] = c.shape[1] - c[:, ::-1].argmax(1)
+    return out
+
+
+def _box_list(b: np.ndarray) -> list[float] | None:
+    return None if np.isnan(b).any() else [round(float(x), 2) for x in b]
+
+
+def subjects_json(spec: ClipSpec, catalog: Catalog, full_boxes: list[np.ndarray], visible_boxes: list[np.ndarray],
+                  pixel_counts: np.ndarray) -> dict:
+    """pixel_counts: [F, S] mask pixels per subject, columns in spec.subjects order."""
+    subjects = []
+    for j, track in enumerate(spec.subjects):
+        sub = catalog.subjects[track.name]
+        frames = [{
+            "position": [round(float(x), 4) for x in track.positions[f]],
+            "heading": round(float(track.headings[f]), 5),
+            "box": _box_list(full_boxes[j][f]),
+            "visible_box": _box_list(visible_boxes[j][f]),
+            "visible_pixels": int(pixel_counts[f, j]),
+        } for f in range(spec.num_frames)]
+        subjects.append({
+            "instance_id": track.instance_id, "name": track.name, "kind": sub.kind, "coco_class": sub.coco_class,
+            "coco_name": sub.coco_name, "description": sub.description, "trajectory": track.trajectory,
+            "speed": round(track.speed, 4), "height": sub.height, "frames": frames,
+        })
+    return {"version": SUBJECTS_VERSION, "subjects": subjects}

@@ -1,0 +1,37 @@
+"""`hmworld render out=DIR num_clips=N seed=S ...`: render a new HM-World split (see `--help`)."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+from rich.table import Table
+
+from hmworld.cli.ui import ClipProgress, console, user_errors
+from hmworld.render_job import RenderReport, run_render
+
+
+def summary(report: RenderReport) -> Table:
+    info = report.split_info
+    t = Table(title=f"split {report.out}", show_header=False, title_justify="left")
+    t.add_row("status", f"{info['status']} ({info['num_clips_written']}/{info['num_clips']} clips)")
+    t.add_row("this run", f"{report.written} clips written, {report.already_done} already on disk "
+                          f"(shard {report.shard}/{report.num_shards})")
+    t.add_row("candidates", f"{report.candidates} tried, {sum(report.rejections.values())} rejected")
+    for reason, n in sorted(report.rejections.items()):
+        t.add_row("", f"  {reason}: {n}")
+    if report.prefilter_precision is not None:
+        t.add_row("pre-filter precision", f"{report.prefilter_precision:.1%} of {report.prefilter_passed} "
+                                          "candidates it passed had an event in the masks")
+    t.add_row("speed", f"{report.frames} frames in {report.render_seconds:.1f} s = {report.fps:.1f} fps "
+                       "(render + encode + write)")
+    if info.get("fingerprint"):
+        t.add_row("fingerprint", info["fingerprint"])
+    t.add_row("files", "manifest.parquet, split.json, captions.txt, clips/<clip_id>/{video.mp4, camera.json, "
+                       "subjects.json, events.json, instances.npz}")
+    return t
+
+
+@hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="render")
+def main(cfg: DictConfig) -> None:
+    with user_errors():
+        report = run_render(cfg, progress=lambda clips, frames: ClipProgress(clips, frames, enabled=cfg.progress))
+    console.print(summary(report))

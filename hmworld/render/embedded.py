@@ -1,0 +1,291 @@
+"""The embedded renderer: moderngl on a headless EGL context (Mesa llvmpipe on CPU, the vendor driver on GPU).
+
+Everything drawn is an instance of a unit primitive (cube, sphere, cylinder, cone): the ground, walls and
+props once per clip, every body part of every subject once per frame, and a sky box around the camera. One
+instanced draw per primitive writes three attachments at once: lit RGB, the instance id (uint8) and metric
+depth (float32), so the masks match the pixels exactly. Output is a pure function of the ClipSpec.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from hmworld.body import Body
+from hmworld.catalog import Catalog
+from hmworld.clipspec import ClipSpec
+from hmworld.errors import HMWorldError
+from hmworld.geometry import gl_projection, gl_view
+from hmworld.primitives import unit_mesh
+from hmworld.render.base import Frame, Renderer, scene_instances, sky_instance, sun_direction
+from hmworld.render.textures import SIZE as TEX_SIZE
+from hmworld.render.textures import texture_index, texture_stack
+
+PRIMITIVES = ("cube", "sphere", "cylinder", "cone")
+SUBJECT_TEXTURE_SCALE = 2.5  # pattern repeats per metre on bodies (stripes, patches)
+FLAG_LIT, FLAG_GROUND, FLAG_SKY = 0, 1, 2
+MAX_SHADOWS = 3
+
+INSTANCE_DTYPE = np.dtype([("model", "<f4", 16), ("color", "<f4", 3), ("size", "<f4", 3), ("tex", "<f4"),
+                           ("tex_scale", "<f4"), ("id", "<u4"), ("flags", "<u4")])
+INSTANCE_FORMAT = "16f 3f 3f 1f 1f 1u 1u /i"
+INSTANCE_ATTRS = ("in_model", "in_color", "in_size", "in_tex", "in_tex_scale", "in_id", "in_flags")
+
+VERTEX_SHADER = """
+#version 330
+in vec3 in_pos;
+in vec3 in_normal;
+in mat4 in_model;
+in vec3 in_color;
+in vec3 in_size;
+in float in_tex;
+in float in_tex_scale;
+in uint in_id;
+in uint in_flags;
+uniform mat4 u_view;
+uniform mat4 u_proj;
+out vec3 v_world;
+out vec3 v_normal;
+out vec3 v_obj;
+out vec3 v_objn;
+out float v_depth;
+flat out vec3 v_color;
+flat out float v_tex;
+flat out float v_tex_scale;
+flat out uint v_id;
+flat out uint v_flags;
+void main() {
+    vec4 world = in_model * vec4(in_pos, 1.0);
+    vec4 eye = u_view * world;
+    v_world = world.xyz;
+    v_normal = transpose(inverse(mat3(in_model))) * in_normal;
+    v_obj = in_pos * in_size;  // object-space metres: textures stay put on moving bodies
+    v_objn = in_normal;
+    v_depth = -eye.z;
+    v_color = in_color;
+    v_tex = in_tex;
+    v_tex_scale = in_tex_scale;
+    v_id = in_id;
+    v_flags = in_flags;
+    gl_Position = u_proj * eye;
+}
+"""
+
+FRAGMENT_SHADER = """
+#version 330
+in vec3 v_world;
+in vec3 v_normal;
+in vec3 v_obj;
+in vec3 v_objn;
+in float v_depth;
+flat in vec3 v_color;
+flat in float v_tex;
+flat in float v_tex_scale;
+flat in uint v_id;
+flat in uint v_flags;
+uniform sampler2DArray u_textures;
+uniform vec3 u_sun_dir;
+uniform vec3 u_sun_color;
+uniform float u_ambient;
+uniform vec3 u_ambient_tint;
+uniform vec3 u_sky_top;
+uniform vec3 u_sky_horizon;
+uniform vec3 u_camera;
+uniform vec4 u_shadows[3];  // x, y, radius, strength of blob shadows under subjects
+uniform int u_num_shadows;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out uint f_id;
+layout(location = 2) out float f_depth;
+void main() {
+    if (v_flags == 2u) {
+        vec3 dir = normalize(v_world - u_camera);
+        f_color = vec4(mix(u_sky_horizon, u_sky_top, clamp(dir.z * 2.0, 0.0, 1.0)), 1.0);
+        f_id = 0u;
+        f_depth = 0.0;
+        return;
+    }
+    vec3 an = abs(v_objn);
+    vec2 uv = an.z >= max(an.x, an.y) ? v_obj.xy : (an.x >= an.y ? v_obj.yz : v_obj.xz);
+    float modulation = texture(u_textures, vec3(uv * v_tex_scale, v_tex)).r * 2.0;
+    vec3 n = normalize(v_normal);
+    float sun = max(dot(n, u_sun_dir), 0.0);
+    float shade = 1.0;
+    if (v_flags == 1u) {
+        for (int i = 0; i < u_num_shadows; ++i) {
+            float d = length(v_world.xy - u_shadows[i].xy) / u_shadows[i].z;
+            shade *= 1.0 - u_shadows[i].w * (1.0 - smoothstep(0.55, 1.0, d));
+        }
+    }
+    vec3 light = u_ambient * u_ambient_tint * (0.8 + 0.2 * n.z) + (1.0 - 0.5 * u_ambient) * u_sun_color * sun;
+    f_color = vec4(clamp(v_color * modulation * light * shade, 0.0, 1.0), 1.0);
+    f_id = v_id;
+    f_depth = v_depth;
+}
+"""
+
+
+def create_egl_context():
+    """A headless OpenGL 3.3+ context through EGL; a clear error when EGL or Mesa is missing."""
+    import moderngl
+
+    try:
+        return moderngl.create_context(standalone=True, backend="egl", require=330)
+    except Exception as exc:  # moderngl raises plain Exceptions for missing libraries
+        raise HMWorldError(
+            "could not create a headless EGL OpenGL context for the embedded renderer "
+            f"({exc}). On Debian/Ubuntu install: libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri "
+            "(scripts/setup.sh does this)") from exc
+
+
+class EmbeddedRenderer(Renderer):
+    name = "embedded"
+
+    def __init__(self, catalog: Catalog, near: float = 0.1, far: float = 300.0, read_depth: bool = False):
+        super().__init__(catalog)
+        self.near, self.far, self.read_depth = near, far, read_depth
+        self.ctx = create_egl_context()
+        self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
+        tex = texture_stack()
+        self.textures = self.ctx.texture_array((TEX_SIZE, TEX_SIZE, tex.shape[0]), 1, tex.tobytes())
+        self.textures.build_mipmaps()
+        import moderngl
+
+        self.textures.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        self.meshes = {}
+        for prim in PRIMITIVES:
+            pos, nrm = unit_mesh(prim)
+            vbo = self.ctx.buffer(np.concatenate([pos, nrm], axis=1).astype("f4").tobytes())
+            self.meshes[prim] = (vbo, len(pos))
+        self._fbo_size = None
+        self._bodies: dict[str, Body] = {}
+
+    # ------------------------------------------------------------------------------------- resources
+    def _framebuffer(self, width: int, height: int):
+        if self._fbo_size != (width, height):
+            if self._fbo_size is not None:
+                self.fbo.release()
+            self.color = self.ctx.texture((width, height), 4, dtype="f1")
+            self.ids = self.ctx.texture((width, height), 1, dtype="u1")
+            self.depth_tex = self.ctx.texture((width, height), 1, dtype="f4")
+            self.depth_rb = self.ctx.depth_renderbuffer((width, height))
+            self.fbo = self.ctx.framebuffer([self.color, self.ids, self.depth_tex], self.depth_rb)
+            self._fbo_size = (width, height)
+        return self.fbo
+
+    def body(self, name: str) -> Body:
+        if name not in self._bodies:
+            self._bodies[name] = Body(self.catalog.subjects[name])
+        return self._bodies[name]
+
+    def close(self) -> None:
+        if getattr(self, "ctx", None) is not None:
+            self.ctx.release()
+            self.ctx = None
+
+    # ---------------------------------------------------------------------------------------- render
+    def render(self, spec: ClipSpec) -> Iterator[Frame]:
+        import moderngl
+
+        scene = self.catalog.scenes[spec.scene]
+        width, height = spec.video.width, spec.video.height
+        fbo = self._framebuffer(width, height)
+        lt = scene.lighting
+        p = self.program
+        p["u_proj"].write(gl_projection(spec.intrinsics, width, height, self.near, self.far).T.astype("f4").tobytes())
+        p["u_sun_dir"].value = tuple(sun_direction(scene))
+        p["u_sun_color"].value = lt.sun_color
+        p["u_ambient"].value = lt.ambient
+        # skylight: mostly neutral, a quarter tinted by the sky colour
+        p["u_ambient_tint"].value = tuple(0.75 + 0.25 * np.asarray(lt.sky_top) / max(lt.sky_top))
+        p["u_sky_top"].value = lt.sky_top
+        p["u_sky_horizon"].value = lt.sky_horizon
+        p["u_textures"].value = 0
+
+        static = _static_records(scene)
+        bodies = [self.body(t.name) for t in spec.subjects]
+        posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in zip(bodies, spec.subjects)]
+        dynamic_meta = [_body_records(b, t.instance_id) for b, t in zip(bodies, spec.subjects)]
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.disable(moderngl.CULL_FACE)
+        fbo.use()
+        self.textures.use(0)
+        for f in range(spec.num_frames):
+            c2w = spec.camera_c2w[f]
+            p["u_view"].write(gl_view(c2w).T.astype("f4").tobytes())
+            p["u_camera"].value = tuple(c2w[:3, 3])
+            shadows = np.zeros((MAX_SHADOWS, 4), "f4")
+            for j, (t, b) in enumerate(zip(spec.subjects[:MAX_SHADOWS], bodies)):
+                shadows[j] = (t.positions[f, 0], t.positions[f, 1], 1.1 * b.subject.radius + 0.15, 0.45)
+            p["u_shadows"].write(shadows.tobytes())
+            p["u_num_shadows"].value = min(len(spec.subjects), MAX_SHADOWS)
+            records = {prim: [static[prim]] for prim in PRIMITIVES}
+            for meta, transforms in zip(dynamic_meta, posed):
+                for prim, (rec, idx) in meta.items():
+                    rec = rec.copy()
+                    rec["model"] = transforms[f, idx].transpose(0, 2, 1).reshape(-1, 16)
+                    records[prim].append(rec)
+            sky = np.zeros(1, INSTANCE_DTYPE)
+            sky["model"] = sky_instance(c2w[:3, 3], 280.0).T.reshape(16)
+            sky["size"], sky["flags"] = 1.0, FLAG_SKY
+            records["cube"].append(sky)
+            fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+            for prim in PRIMITIVES:
+                data = np.concatenate(records[prim])
+                if len(data) == 0:
+                    continue
+                self._draw(prim, data)
+            yield self._read(width, height)
+
+    def _draw(self, prim: str, data: np.ndarray) -> None:
+        vbo, count = self.meshes[prim]
+        inst = self.ctx.buffer(data.tobytes())
+        vao = self.ctx.vertex_array(self.program, [(vbo, "3f 3f", "in_pos", "in_normal"),
+                                                   (inst, INSTANCE_FORMAT, *INSTANCE_ATTRS)])
+        vao.render(instances=len(data))
+        vao.release()
+        inst.release()
+
+    def _read(self, width: int, height: int) -> Frame:
+        # readback is bottom-up; flip to top-down image rows
+        rgb = np.frombuffer(self.fbo.read(components=3, attachment=0), np.uint8).reshape(height, width, 3)[::-1]
+        ids = np.frombuffer(self.fbo.read(components=1, attachment=1, dtype="u1"), np.uint8).reshape(height, width)[::-1]
+        depth = None
+        if self.read_depth:
+            depth = np.frombuffer(self.fbo.read(components=1, attachment=2, dtype="f4"), np.float32)
+            depth = depth.reshape(height, width)[::-1].copy()
+        return Frame(np.ascontiguousarray(rgb), np.ascontiguousarray(ids), depth)
+
+
+def _static_records(scene) -> dict[str, np.ndarray]:
+    by_prim: dict[str, list] = {prim: [] for prim in PRIMITIVES}
+    for inst in scene_instances(scene):
+        rec = np.zeros(1, INSTANCE_DTYPE)
+        rec["model"] = inst.model.T.reshape(16)
+        rec["color"] = inst.material.color
+        rec["size"] = inst.size
+        rec["tex"] = texture_index(inst.material.texture)
+        rec["tex_scale"] = inst.material.texture_scale
+        rec["flags"] = FLAG_GROUND if inst.ground else FLAG_LIT
+        by_prim[inst.primitive].append(rec)
+    return {prim: (np.concatenate(r) if r else np.zeros(0, INSTANCE_DTYPE)) for prim, r in by_prim.items()}
+
+
+def _body_records(body: Body, instance_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per primitive: instance records of the body's parts (model filled per frame) and their part indices."""
+    colors, textures = body.colors(), body.textures()
+    sizes = np.linalg.norm(body.rest[:, :3, :3], axis=1)  # column norms = part sizes in metres
+    out = {}
+    names = body.primitive_names()
+    for prim in PRIMITIVES:
+        idx = np.array([i for i, n in enumerate(names) if n == prim], int)
+        if len(idx) == 0:
+            continue
+        rec = np.zeros(len(idx), INSTANCE_DTYPE)
+        rec["color"] = colors[idx]
+        rec["size"] = sizes[idx]
+        rec["tex"] = [texture_index(textures[i]) for i in idx]
+        rec["tex_scale"] = SUBJECT_TEXTURE_SCALE
+        rec["id"] = instance_id
+        rec["flags"] = FLAG_LIT
+        out[prim] = (rec, idx)
+    return out

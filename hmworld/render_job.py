@@ -1,0 +1,260 @@
+"""`hmworld render` as a library call: config -> split on disk, resumable and shardable.
+
+Clip `slot` of the split tries candidates attempt = 0, 1, ... (each a pure function of config, seed, slot
+and attempt) until one passes the geometric pre-filter and then the rendered masks show an exit-entry event.
+A finished clip is never rendered again; a killed run re-creates exactly the candidates it was working on.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from hmworld import __version__
+from hmworld.annotations import camera_json, mask_boxes, projected_boxes, subjects_json
+from hmworld.captioners import CaptionRequest, Captioner, SubjectMotion, build_captioner
+from hmworld.catalog import Catalog, load_catalog
+from hmworld.clipspec import ClipSpec
+from hmworld.compositor import CompositionContext, Rejection, clip_id_for, compose
+from hmworld.errors import ConfigError, SplitError
+from hmworld.events import (PREFILTER_REASONS, PrefilterBatch, events_from_visibility, min_visible_pixels,
+                            pixel_counts, prefilter)
+from hmworld.fsutil import write_json
+from hmworld.render import build_renderer
+from hmworld.render.base import Renderer
+from hmworld.split.format import CLIP_FILES, ClipRecord
+from hmworld.split.writer import SplitWriter
+from hmworld.video import EncoderSettings, VideoWriter
+from hmworld.fsutil import sha256_file
+
+# Keys that say where or how a run executes, not what the split is.
+RUN_ONLY_KEYS = ("out", "shard", "num_shards", "progress")
+
+
+@dataclass
+class RenderSettings:
+    min_pixels: int
+    max_attempts: int
+    prefilter: bool
+    fill_factor: float
+    occluders: bool
+    save_depth: bool
+    encoder: EncoderSettings
+
+
+@dataclass
+class RenderReport:
+    out: Path
+    shard: int
+    num_shards: int
+    slots: int = 0  # clips this shard owns
+    written: int = 0  # rendered by this run
+    already_done: int = 0  # found complete on disk
+    candidates: int = 0
+    rejections: Counter = field(default_factory=Counter)
+    prefilter_passed: int = 0
+    frames: int = 0
+    render_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    split_info: dict = field(default_factory=dict)
+
+    @property
+    def mask_rejected(self) -> int:
+        return self.rejections.get("masks:no_event", 0)
+
+    @property
+    def prefilter_precision(self) -> float | None:
+        return None if not self.prefilter_passed else 1.0 - self.mask_rejected / self.prefilter_passed
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.render_seconds if self.render_seconds else 0.0
+
+
+def catalog_digest(ctx: CompositionContext) -> str:
+    """Hash of every catalog entry the split can draw from: editing one changes the split's identity."""
+    parts = [repr(x) for x in (ctx.scenes, ctx.subjects, ctx.subject_trajectories, ctx.camera_trajectories)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def identity_config(cfg: DictConfig, ctx: CompositionContext) -> dict:
+    d = OmegaConf.to_container(cfg, resolve=True)
+    for key in RUN_ONLY_KEYS:
+        d.pop(key, None)
+    d["catalog_digest"] = catalog_digest(ctx)
+    return json.loads(json.dumps(d))  # plain JSON types, as stored in split.json
+
+
+def settings_from_config(cfg: DictConfig, video) -> RenderSettings:
+    ev, v = cfg.events, cfg.video
+    return RenderSettings(
+        min_pixels=min_visible_pixels(video.width, video.height, float(ev.min_visible_fraction),
+                                      int(ev.min_visible_pixels_floor)),
+        max_attempts=int(cfg.compositor.max_attempts), prefilter=bool(cfg.prefilter.enabled),
+        fill_factor=float(cfg.prefilter.fill_factor), occluders=bool(cfg.prefilter.occluders),
+        save_depth=bool(cfg.output.save_depth),
+        encoder=EncoderSettings(crf=int(v.crf), preset=str(v.preset)),
+    )
+
+
+def caption_request(spec: ClipSpec, catalog: Catalog, video_path: Path | None = None) -> CaptionRequest:
+    subjects = tuple(SubjectMotion(catalog.subjects[t.name].description, catalog.subjects[t.name].gait,
+                                   catalog.subject_trajectories[t.trajectory].description) for t in spec.subjects)
+    cam = catalog.camera_trajectories[spec.camera_trajectory]
+    return CaptionRequest(spec.clip_id, catalog.scenes[spec.scene].description, subjects,
+                          cam.description.format(dir=spec.camera_direction), video_path)
+
+
+class ClipRenderer:
+    """Renders one clip slot: candidates until one is kept, written atomically through the SplitWriter."""
+
+    def __init__(self, ctx: CompositionContext, catalog: Catalog, renderer: Renderer, captioner: Captioner,
+                 writer: SplitWriter, settings: RenderSettings):
+        self.ctx, self.catalog, self.renderer, self.captioner = ctx, catalog, renderer, captioner
+        self.writer, self.settings = writer, settings
+
+    def render_slot(self, slot: int, report: RenderReport, on_frame: Callable[[], None] | None = None) -> ClipRecord:
+        rejections: Counter = Counter()
+        s = self.settings
+        for attempt in range(s.max_attempts):
+            report.candidates += 1
+            spec = compose(self.ctx, slot, attempt)
+            if isinstance(spec, Rejection):
+                rejections[spec.reason] += 1
+                continue
+            if s.prefilter:
+                batch = PrefilterBatch.from_specs([spec], self.catalog.scenes, self.catalog.subjects)
+                ok, reason = prefilter(batch, spec.video.context_frames, spec.video.width, spec.video.height,
+                                       s.min_pixels, s.fill_factor, s.occluders)
+                if not ok[0]:
+                    rejections[PREFILTER_REASONS[int(reason[0])]] += 1
+                    continue
+                report.prefilter_passed += 1
+            record = self._render_candidate(spec, rejections, report, on_frame)
+            if record is not None:
+                report.rejections.update(rejections)
+                return record
+            rejections["masks:no_event"] += 1
+        report.rejections.update(rejections)
+        raise SplitError(f"clip {clip_id_for(self.ctx.partition, self.ctx.seed, slot)}: none of "
+                         f"{s.max_attempts} candidates had an exit-entry event ({dict(rejections)}); widen the "
+                         "catalog selection or raise compositor.max_attempts")
+
+    def _render_candidate(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
+                          on_frame: Callable[[], None] | None) -> ClipRecord | None:
+        s, v = self.settings, spec.video
+        tmp = self.writer.begin_clip(spec.clip_id)
+        try:
+            instances = np.zeros((spec.num_frames, v.height, v.width), np.uint8)
+            depth = np.zeros((spec.num_frames, v.height, v.width), np.float16) if s.save_depth else None
+            start = time.perf_counter()
+            with VideoWriter(tmp / CLIP_FILES["video_path"], v.width, v.height, v.fps, s.encoder) as video:
+                for f, frame in enumerate(self.renderer.render(spec)):
+                    video.write(frame.rgb)
+                    instances[f] = frame.instances
+                    if depth is not None:
+                        depth[f] = frame.depth
+                    if on_frame:
+                        on_frame()
+            if video.frames != spec.num_frames:
+                raise RuntimeError(f"renderer {self.renderer.name} gave {video.frames} of {spec.num_frames} frames")
+            ids = [t.instance_id for t in spec.subjects]
+            counts = pixel_counts(instances, ids)
+            events = events_from_visibility(counts >= s.min_pixels, ids, v.context_frames, s.min_pixels)
+            report.frames += spec.num_frames
+            if not events.has_event:
+                report.render_seconds += time.perf_counter() - start
+                self.writer.abort_clip(tmp)
+                return None
+            record = self._write_annotations(tmp, spec, instances, counts, events, depth, rejections)
+            self.writer.commit_clip(tmp, record)
+            report.render_seconds += time.perf_counter() - start
+            return record
+        except BaseException:
+            self.writer.abort_clip(tmp)
+            raise
+
+    def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, events, depth, rejections) -> ClipRecord:
+        bodies = [self.renderer_body(t.name) for t in spec.subjects]
+        full = [projected_boxes(spec, b, b.posed_transforms(t.positions, t.headings, t.walk_phase))
+                for b, t in zip(bodies, spec.subjects)]
+        visible = [mask_boxes(instances, t.instance_id) for t in spec.subjects]
+        write_json(tmp / CLIP_FILES["camera_path"], camera_json(spec))
+        write_json(tmp / CLIP_FILES["subjects_path"], subjects_json(spec, self.catalog, full, visible, counts))
+        write_json(tmp / CLIP_FILES["events_path"], events.to_dict())
+        write_json(tmp / CLIP_FILES["clipspec_path"], spec.to_dict())
+        np.savez_compressed(tmp / CLIP_FILES["instances_path"], instances=instances)
+        if depth is not None:
+            np.savez_compressed(tmp / "depth.npz", depth=depth)
+        caption = self.captioner.caption([caption_request(spec, self.catalog, tmp / CLIP_FILES["video_path"])])[0]
+        flat_events = [{"instance_id": s["instance_id"], **e} for s in events.subjects for e in s["events"]]
+        v = spec.video
+        return ClipRecord(
+            clip_id=spec.clip_id, scene=spec.scene, partition=spec.partition,
+            subjects=[t.name for t in spec.subjects], trajectories=[t.trajectory for t in spec.subjects],
+            camera_trajectory=spec.camera_trajectory, seed=spec.seed, slot=spec.slot, attempt=spec.attempt,
+            width=v.width, height=v.height, fps=v.fps, context_frames=v.context_frames, target_frames=v.target_frames,
+            events=json.dumps(flat_events), caption=caption, caption_source=self.captioner.name,
+            video_sha256=sha256_file(tmp / CLIP_FILES["video_path"]),
+            extra={"rejections": dict(rejections), "hmworld_version": __version__},
+        )
+
+    def renderer_body(self, name: str):
+        from hmworld.body import Body
+
+        body = getattr(self.renderer, "body", None)
+        return body(name) if callable(body) else Body(self.catalog.subjects[name])
+
+
+def validate_run(cfg: DictConfig) -> tuple[int, int, int]:
+    num_clips, shard, num_shards = int(cfg.num_clips), int(cfg.shard), int(cfg.num_shards)
+    if num_clips < 0:
+        raise ConfigError(f"num_clips={num_clips} must be >= 0")
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ConfigError(f"shard={shard} must be within [0, num_shards={num_shards})")
+    if OmegaConf.is_missing(cfg, "out"):
+        raise ConfigError("out=DIR is required: the split folder to write")
+    return num_clips, shard, num_shards
+
+
+def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderReport:
+    """Validate everything, then render this shard's missing clips and finalise the split.
+
+    `progress(total)` may return a callback object with `.clip()` and `.frame()` methods (the CLI passes a
+    rich progress bar); None renders silently.
+    """
+    wall = time.perf_counter()
+    num_clips, shard, num_shards = validate_run(cfg)
+    catalog = load_catalog(list(cfg.catalog_dirs))
+    ctx = CompositionContext.from_config(catalog, cfg)
+    settings = settings_from_config(cfg, ctx.video)
+    captioner = build_captioner(cfg.captioner)
+    writer = SplitWriter(Path(str(cfg.out)), identity_config(cfg, ctx), num_clips).open()
+    report = RenderReport(Path(str(cfg.out)), shard, num_shards)
+    slots = [j for j in range(num_clips) if j % num_shards == shard]
+    report.slots = len(slots)
+    todo = [j for j in slots if not writer.has_clip(clip_id_for(ctx.partition, ctx.seed, j))]
+    report.already_done = len(slots) - len(todo)
+    writer.remove_stale(clip_id_for(ctx.partition, ctx.seed, j) for j in todo)
+    if todo:
+        with build_renderer(cfg.renderer, catalog, read_depth=settings.save_depth) as renderer:
+            job = ClipRenderer(ctx, catalog, renderer, captioner, writer, settings)
+            bar = progress(len(todo), ctx.video.num_frames) if progress else None
+            for slot in todo:
+                job.render_slot(slot, report, bar.frame if bar else None)
+                report.written += 1
+                if bar:
+                    bar.clip()
+            if bar:
+                bar.close()
+    captioner.close()
+    report.split_info = writer.finalize()
+    report.wall_seconds = time.perf_counter() - wall
+    return report
