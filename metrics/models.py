@@ -7,6 +7,7 @@ model of the same class, save it, and load it back here.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,11 @@ def load_lpips(weights_dir=None, device: Optional[str] = None, allow_download: O
     lin_path = W.resolve(W.SPECS["lpips_lin"], weights_dir, allow_download)
     trunk_path = W.resolve(W.SPECS["lpips_alexnet"], weights_dir, allow_download)
     # pnet_rand=True stops lpips from asking torchvision to download the trunk; we load it ourselves below.
-    model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, model_path=str(lin_path),
-                        verbose=False)
+    with warnings.catch_warnings():
+        # lpips still calls torchvision's deprecated `pretrained=` argument; the warning is noise here.
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, model_path=str(lin_path),
+                            verbose=False)
     state = torch.load(trunk_path, map_location="cpu", weights_only=True)
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     # lpips splits torchvision's `features` Sequential into slices that keep the original indices.
@@ -42,6 +46,26 @@ def load_lpips(weights_dir=None, device: Optional[str] = None, allow_download: O
     return model.eval().to(select_device(device))
 
 
+def _patch_crop_module():
+    import torch.nn as nn
+
+    class DinoViT(nn.Module):
+        """timm's ViT behaving like the DINO repository's model on any frame size: DINO's stride-16 patch
+        embedding silently drops the bottom/right remainder, timm's asserts divisibility, so crop first.
+        Also makes it a drop-in for vbench's `subject_consistency(model, ...)`."""
+
+        def __init__(self, vit):
+            super().__init__()
+            self.vit = vit
+            self.patch = int(vit.patch_embed.patch_size[0])
+
+        def forward(self, x):
+            h, w = x.shape[-2:]
+            return self.vit(x[..., : h - h % self.patch, : w - w % self.patch])
+
+    return DinoViT
+
+
 def load_dino(weights_dir=None, device: Optional[str] = None, allow_download: Optional[bool] = None,
               arch: Optional[dict] = None):
     """timm vit_base_patch16_224.dino with dynamic image size (any resized frame shape)."""
@@ -52,7 +76,7 @@ def load_dino(weights_dir=None, device: Optional[str] = None, allow_download: Op
     # DINO repository's .pth: same parameter names.
     model = timm.create_model(DINO_NAME, pretrained=True, pretrained_cfg_overlay={"file": str(path)},
                               num_classes=0, dynamic_img_size=True, **(arch or {}))
-    return model.eval().to(select_device(device))
+    return _patch_crop_module()(model).eval().to(select_device(device))
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -84,11 +108,10 @@ def load_clip(weights_dir=None, device: Optional[str] = None, allow_download: Op
 
 def clip_crop_transform(clip_model) -> Callable:
     """open_clip's eval preprocessing for PIL crops (short side to 224 bicubic, centre crop, CLIP mean/std)."""
-    import open_clip
-    from open_clip.transform import PreprocessCfg
+    from open_clip.transform import PreprocessCfg, image_transform_v2
 
     cfg = getattr(clip_model.visual, "preprocess_cfg", None) or {}
-    return open_clip.image_transform_v2(PreprocessCfg(**cfg), is_train=False)
+    return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
 def load_yolo(weights_dir=None, name: str = W.DEFAULT_YOLO, allow_download: Optional[bool] = None):
