@@ -98,9 +98,13 @@ def load_clip(weights_dir=None, device: Optional[str] = None, allow_download: Op
     if _is_torchscript(path):
         model = open_clip.create_model(CLIP_NAME, pretrained=None, **(arch or {}))
         state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        for key in ("input_resolution", "context_length", "vocab_size"):
-            state.pop(key, None)
-        model.load_state_dict(state, strict=True)
+        expected = model.state_dict().keys()
+        missing = sorted(set(expected) - set(state))
+        if missing:
+            raise ValueError(f"{path}: TorchScript CLIP archive lacks {len(missing)} tensors, e.g. {missing[:3]}")
+        # The archive also holds scalars (input_resolution, context_length, vocab_size) and traced buffers
+        # that open_clip keeps out of its state dict; every parameter open_clip has must be there (strict).
+        model.load_state_dict({k: state[k] for k in expected}, strict=True)
     else:
         model = open_clip.create_model(CLIP_NAME, pretrained=str(path), **(arch or {}))
     return model.eval().to(select_device(device))
