@@ -24,8 +24,12 @@ def build_tiny_weights(d: Path, seed: int = 0) -> None:
     from safetensors.torch import save_file
     from ultralytics import YOLO
 
+    import warnings
+
     torch.manual_seed(seed)
-    trunk = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False).net
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)    # lpips uses torchvision's deprecated `pretrained=`
+        trunk = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False).net
     # Saved as torchvision AlexNet names ("features.<i>.*"); the classifier half is not needed by LPIPS.
     feats = {f"features.{n.split('.', 1)[1]}": p.detach().clone() for n, p in trunk.named_parameters()}
     torch.save(feats, d / "alexnet-owt-7be5be79.pth")
