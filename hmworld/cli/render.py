@@ -30,8 +30,12 @@ def summary(report: RenderReport) -> Table:
     return t
 
 
-@hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="render")
-def main(cfg: DictConfig) -> None:
+def render(cfg: DictConfig) -> None:
     with user_errors():
         report = run_render(cfg, progress=lambda clips, frames: ClipProgress(clips, frames, enabled=cfg.progress))
     console.print(summary(report))
+
+
+# The undecorated task function stays importable by name, so multirun launchers (joblib, submitit) pickle it
+# by reference instead of by value.
+main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="render")(render)
