@@ -89,9 +89,10 @@ def _gt_box(subject: Mapping[str, Any], t: int) -> Optional[Box]:
 
 
 def _has_boxes(subjects: Optional[Mapping[str, Any]]) -> bool:
+    # Rendered clips carry boxes for every visible frame (subjects never seen have none); imported clips
+    # carry none at all.
     subs = (subjects or {}).get("subjects") or []
-    return bool(subs) and all(_subject_frames(s) and any(_gt_box(s, t) for t in range(len(s["frames"])))
-                              for s in subs)
+    return any(_subject_frames(s) and any(_gt_box(s, t) for t in range(len(s["frames"]))) for s in subs)
 
 
 def _visible(subject: Mapping[str, Any], ev: Mapping[str, Any], t: int, mode: str) -> bool:

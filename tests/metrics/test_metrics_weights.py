@@ -71,6 +71,7 @@ def test_library_caches_are_used_without_weights_dir(empty_caches, weights_dir):
     assert SETTINGS["weights_dir"] == str(ul)
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
 def test_dino_original_checkpoint_name_and_clip_torchscript_archive(empty_caches, tmp_path, weights_dir):
     import open_clip
     from safetensors.torch import load_file
