@@ -105,30 +105,45 @@ def is_original_wan_format(state_dict: dict) -> bool:
     return any(".self_attn." in k or ".cross_attn." in k or k.startswith(("head.", "text_embedding.")) for k in state_dict)
 
 
-def wan_to_diffusers(state_dict: dict) -> dict:
-    """Original Wan names -> diffusers names with diffusers' own converter; diffusers names pass through."""
+def _strip_prefix_names(state_dict: dict) -> tuple[dict, dict]:
+    stripped = strip_common_prefix(dict(state_dict))
+    # strip_common_prefix only cuts a shared prefix, so the original names line up in order
+    return stripped, dict(zip(stripped, state_dict))
+
+
+def wan_to_diffusers(state_dict: dict, *, return_names: bool = False):
+    """Original Wan names -> diffusers names with diffusers' own converter; diffusers names pass through.
+
+    With ``return_names`` also returns ``{new name: name in the checkpoint}`` for error messages.
+    """
     from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
 
-    state_dict = strip_common_prefix(dict(state_dict))
-    if not is_original_wan_format(state_dict):
-        return state_dict
-    return convert_wan_transformer_to_diffusers(dict(state_dict))  # the converter pops from its input
+    state_dict, names = _strip_prefix_names(state_dict)
+    if is_original_wan_format(state_dict):
+        # The converter only renames keys (T2V has no tensor-reshaping entries), so running it on the names
+        # themselves tells which checkpoint key became which model key.
+        renamed = convert_wan_transformer_to_diffusers({k: k for k in state_dict})
+        state_dict = {new: state_dict[old] for new, old in renamed.items()}
+        names = {new: names[old] for new, old in renamed.items()}
+    return (state_dict, names) if return_names else state_dict
 
 
-def hydra_to_diffusers(state_dict: dict) -> dict:
+def hydra_to_diffusers(state_dict: dict, *, return_names: bool = False):
     """Released HyDRA (DiffSynth) names -> this model's names."""
-    state_dict = strip_common_prefix(dict(state_dict))
-    hydra, rest = {}, {}
+    state_dict, names = _strip_prefix_names(state_dict)
+    hydra, hydra_names, rest = {}, {}, {}
     for key, value in state_dict.items():
         for pattern, target in _HYDRA_RENAMES:
             if pattern.match(key):
-                hydra[pattern.sub(target, key)] = value
+                new = pattern.sub(target, key)
+                hydra[new], hydra_names[new] = value, names[key]
                 break
         else:
-            rest[key] = value
-    out = wan_to_diffusers(rest)
+            rest[names[key]] = value
+    out, out_names = wan_to_diffusers(rest, return_names=True) if rest else ({}, {})
     out.update(hydra)
-    return out
+    out_names.update(hydra_names)
+    return (out, out_names) if return_names else out
 
 
 def hydra_parameter_names(model) -> set[str]:
@@ -136,8 +151,13 @@ def hydra_parameter_names(model) -> set[str]:
     return {k for k in model.state_dict() if ".attn1.processor." in k}
 
 
-def _check_and_assign(model, state_dict: dict, *, required: set[str], source: str, dtype=None) -> None:
+def _check_and_assign(model, state_dict: dict, *, required: set[str], source: str, dtype=None, names=None) -> None:
     expected = model.state_dict()
+    names = names or {}
+
+    def shown(k):  # the checkpoint's own name, and ours when they differ
+        return k if names.get(k, k) == k else f"{names[k]} (-> {k})"
+
     unexpected = set(state_dict) - set(expected)
     missing = required - set(state_dict)
     wrong = {
@@ -152,10 +172,10 @@ def _check_and_assign(model, state_dict: dict, *, required: set[str], source: st
         hint = ""
         if any(".processor.tokenizer." in k for k in unexpected):
             hint = " (memory tokenizer weights: build the model with retrieval_mode='dynamic' or 'fov')"
-        problems.append(f"unexpected keys: {_name_keys(unexpected)}{hint}")
+        problems.append(f"unexpected keys: {_name_keys(shown(k) for k in unexpected)}{hint}")
     if wrong:
         items = sorted(wrong.items())
-        desc = "; ".join(f"{k}: checkpoint {a} vs model {b}" for k, (a, b) in items[:6])
+        desc = "; ".join(f"{shown(k)}: checkpoint {a} vs model {b}" for k, (a, b) in items[:6])
         hint = ""
         conv = [a for k, (a, _) in items if k.endswith("tokenizer.conv.weight")]
         if conv:
@@ -180,9 +200,9 @@ def _check_and_assign(model, state_dict: dict, *, required: set[str], source: st
 
 def load_wan_weights(model, state_dict: dict, *, source: str = "state dict", dtype=None) -> None:
     """Put Wan2.1 transformer weights (original or diffusers names) into the model; HyDRA modules keep their init."""
-    sd = wan_to_diffusers(state_dict)
+    sd, names = wan_to_diffusers(state_dict, return_names=True)
     required = set(model.state_dict()) - hydra_parameter_names(model)
-    _check_and_assign(model, sd, required=required, source=source, dtype=dtype)
+    _check_and_assign(model, sd, required=required, source=source, dtype=dtype, names=names)
 
 
 def load_hydra_checkpoint(model, checkpoint: str | Path | dict, *, dtype=None) -> None:
@@ -192,10 +212,10 @@ def load_hydra_checkpoint(model, checkpoint: str | Path | dict, *, dtype=None) -
     """
     source = str(checkpoint) if not isinstance(checkpoint, dict) else "HyDRA state dict"
     raw = load_state_dict_file(checkpoint) if not isinstance(checkpoint, dict) else checkpoint
-    sd = hydra_to_diffusers(raw)
+    sd, names = hydra_to_diffusers(raw, return_names=True)
     if dtype is None:
         dtype = next(model.parameters()).dtype
-    _check_and_assign(model, sd, required=hydra_parameter_names(model), source=source, dtype=dtype)
+    _check_and_assign(model, sd, required=hydra_parameter_names(model), source=source, dtype=dtype, names=names)
 
 
 def read_wan_config(folder: str | Path) -> dict:

@@ -200,7 +200,8 @@ class HyDRATransformer3DModel(WanTransformer3DModel):
             proc.reset_parameters(generator)
             proc.to(torch_dtype)
         # RoPE tables are buffers computed at construction: rebuild them off the meta device.
-        model.rope = WanRotaryPosEmbed(config["attention_head_dim"], config["patch_size"], config["rope_max_seq_len"])
+        cfg = model.config
+        model.rope = WanRotaryPosEmbed(cfg.attention_head_dim, tuple(cfg.patch_size), cfg.rope_max_seq_len)
         left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.device.type == "meta"]
         if left:
             raise RuntimeError(f"tensors left uninitialised after loading {path}: {left[:8]}")
