@@ -9,6 +9,26 @@ from hmworld.cli.ui import ClipProgress, console, user_errors
 from hmworld.render_job import RenderReport, run_render
 
 
+def clip_table(out, limit: int = 8) -> Table | None:
+    """What the split holds: one line per clip (the first `limit`)."""
+    import json
+
+    from hmworld.split import Split
+    from hmworld.errors import SplitError
+
+    try:
+        split = Split(out)
+    except SplitError:
+        return None
+    t = Table(title=f"{len(split)} clips (first {min(limit, len(split))})", title_justify="left")
+    for col in ("clip", "scene", "subjects", "camera", "exit -> entry (frame)"):
+        t.add_column(col)
+    for row in split.manifest.head(limit).itertuples():
+        events = ", ".join(f"#{e['instance_id']} {e['exit_frame']}->{e['entry_frame']}" for e in json.loads(row.events))
+        t.add_row(row.clip_id, row.scene, ", ".join(row.subjects), row.camera_trajectory, events)
+    return t
+
+
 def summary(report: RenderReport) -> Table:
     info = report.split_info
     t = Table(title=f"split {report.out}", show_header=False, title_justify="left")
@@ -33,6 +53,9 @@ def summary(report: RenderReport) -> Table:
 def render(cfg: DictConfig) -> None:
     with user_errors():
         report = run_render(cfg, progress=lambda clips, frames: ClipProgress(clips, frames, enabled=cfg.progress))
+    table = clip_table(report.out)
+    if table is not None:
+        console.print(table)
     console.print(summary(report))
 
 
