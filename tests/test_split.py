@@ -187,3 +187,19 @@ def test_help_lists_commands_and_settings():
     assert "render" in top.stdout and "key=value" in top.stdout
     sub = run_cli("render", "--help")
     assert "hmworld render" in sub.stdout and "num_clips" in sub.stdout and "partition" in sub.stdout
+
+
+def test_depth_can_be_saved_alongside(tmp_path):
+    from conftest import render_config
+    from hmworld.render_job import run_render
+
+    out = tmp_path / "depth"
+    report = run_render(render_config(f"out={out}", "num_clips=1", "seed=5", "video.width=64", "video.height=48",
+                                      "video.context_frames=21", "video.target_frames=21", "output.save_depth=true"))
+    assert report.written == 1
+    clip = Split(out)[0]
+    with np.load(clip.root / "clips" / clip.clip_id / "depth.npz") as z:
+        depth = z["depth"]
+    masks = clip.instances()
+    assert depth.shape == masks.shape and depth.dtype == np.float16
+    assert np.all(depth[masks > 0] > 0.1)  # subjects are in front of the camera, at metric depth
