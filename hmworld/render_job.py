@@ -23,7 +23,7 @@ from hmworld.captioners import CaptionRequest, Captioner, SubjectMotion, build_c
 from hmworld.catalog import Catalog, load_catalog
 from hmworld.clipspec import ClipSpec
 from hmworld.compositor import CompositionContext, Rejection, clip_id_for, compose
-from hmworld.errors import ConfigError, SplitError
+from hmworld.errors import ConfigError, RenderFailure, SplitError
 from hmworld.events import (PREFILTER_REASONS, PrefilterBatch, events_from_visibility, min_visible_pixels,
                             pixel_counts, prefilter)
 from hmworld.fsutil import write_json
@@ -34,8 +34,9 @@ from hmworld.split.writer import SplitWriter
 from hmworld.video import EncoderSettings, VideoWriter
 from hmworld.fsutil import sha256_file
 
-# Keys that say where or how a run executes, not what the split is.
-RUN_ONLY_KEYS = ("out", "shard", "num_shards", "progress")
+# Keys that say where or how a run executes, not what the split is. `renderer.runtime` holds a backend's
+# connection and launch settings (host, port, binary, timeouts), which never change the pixels.
+RUN_ONLY_KEYS = ("out", "shard", "num_shards", "progress", "failures", "renderer.runtime")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RenderSettings:
     occluders: bool
     save_depth: bool
     encoder: EncoderSettings
+    max_retries_per_clip: int = 3
 
 
 @dataclass
@@ -63,6 +65,8 @@ class RenderReport:
     frames: int = 0
     render_seconds: float = 0.0
     wall_seconds: float = 0.0
+    render_failures: int = 0  # renderer failures that were retried (a clip restarts from its first frame)
+    failed_clips: list[str] = field(default_factory=list)  # gave up after max_retries_per_clip
     split_info: dict = field(default_factory=dict)
 
     @property
@@ -87,7 +91,11 @@ def catalog_digest(ctx: CompositionContext) -> str:
 def identity_config(cfg: DictConfig, ctx: CompositionContext) -> dict:
     d = OmegaConf.to_container(cfg, resolve=True)
     for key in RUN_ONLY_KEYS:
-        d.pop(key, None)
+        *parents, leaf = key.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(leaf, None)
     d["catalog_digest"] = catalog_digest(ctx)
     return json.loads(json.dumps(d))  # plain JSON types, as stored in split.json
 
@@ -101,6 +109,7 @@ def settings_from_config(cfg: DictConfig, video) -> RenderSettings:
         fill_factor=float(cfg.prefilter.fill_factor), occluders=bool(cfg.prefilter.occluders),
         save_depth=bool(cfg.output.save_depth),
         encoder=EncoderSettings(crf=int(v.crf), preset=str(v.preset)),
+        max_retries_per_clip=int(cfg.failures.max_retries_per_clip),
     )
 
 
@@ -110,6 +119,14 @@ def caption_request(spec: ClipSpec, catalog: Catalog, video_path: Path | None = 
     cam = catalog.camera_trajectories[spec.camera_trajectory]
     return CaptionRequest(spec.clip_id, catalog.scenes[spec.scene].description, subjects,
                           cam.description.format(dir=spec.camera_direction), video_path)
+
+
+class ClipFailed(Exception):
+    """Internal: the renderer kept failing on one clip; the job records it and goes on."""
+
+    def __init__(self, clip_id: str, message: str):
+        super().__init__(f"clip {clip_id}: {message}")
+        self.clip_id = clip_id
 
 
 class ClipRenderer:
@@ -137,7 +154,7 @@ class ClipRenderer:
                     rejections[PREFILTER_REASONS[int(reason[0])]] += 1
                     continue
                 report.prefilter_passed += 1
-            record = self._render_candidate(spec, rejections, report, on_frame)
+            record = self._render_with_retries(spec, rejections, report, on_frame)
             if record is not None:
                 report.rejections.update(rejections)
                 return record
@@ -146,6 +163,17 @@ class ClipRenderer:
         raise SplitError(f"clip {clip_id_for(self.ctx.partition, self.ctx.seed, slot)}: none of "
                          f"{s.max_attempts} candidates had an exit-entry event ({dict(rejections)}); widen the "
                          "catalog selection or raise compositor.max_attempts")
+
+    def _render_with_retries(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
+                             on_frame: Callable[[], None] | None) -> ClipRecord | None:
+        """A failed render is discarded whole and the same candidate starts again from its first frame."""
+        for retry in range(self.settings.max_retries_per_clip + 1):
+            try:
+                return self._render_candidate(spec, rejections, report, on_frame)
+            except RenderFailure as exc:
+                report.render_failures += 1
+                last = exc
+        raise ClipFailed(spec.clip_id, f"{self.settings.max_retries_per_clip + 1} tries failed; last error: {last}")
 
     def _render_candidate(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
                           on_frame: Callable[[], None] | None) -> ClipRecord | None:
@@ -248,13 +276,16 @@ def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderRepor
             job = ClipRenderer(ctx, catalog, renderer, captioner, writer, settings)
             bar = progress(len(todo), ctx.video.num_frames) if progress else None
             for slot in todo:
-                job.render_slot(slot, report, bar.frame if bar else None)
-                report.written += 1
+                try:
+                    job.render_slot(slot, report, bar.frame if bar else None)
+                    report.written += 1
+                except ClipFailed as exc:
+                    report.failed_clips.append(exc.clip_id)
                 if bar:
                     bar.clip()
             if bar:
                 bar.close()
     captioner.close()
-    report.split_info = writer.finalize()
+    report.split_info = writer.finalize(failed=report.failed_clips)
     report.wall_seconds = time.perf_counter() - wall
     return report

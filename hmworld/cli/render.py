@@ -38,6 +38,9 @@ def summary(report: RenderReport) -> Table:
     t.add_row("candidates", f"{report.candidates} tried, {sum(report.rejections.values())} rejected")
     for reason, n in sorted(report.rejections.items()):
         t.add_row("", f"  {reason}: {n}")
+    if report.render_failures or report.failed_clips:
+        t.add_row("renderer failures", f"{report.render_failures} retried; "
+                                       f"{len(report.failed_clips)} clip(s) failed: {', '.join(report.failed_clips) or '-'}")
     if report.prefilter_precision is not None:
         t.add_row("pre-filter precision", f"{report.prefilter_precision:.1%} of {report.prefilter_passed} "
                                           "candidates it passed had an event in the masks")

@@ -24,9 +24,14 @@ register_renderer("embedded", _embedded)
 
 
 def build_renderer(cfg, catalog: Catalog, **overrides) -> Renderer:
-    """From the `renderer` config group: {name: ..., constructor arguments}."""
+    """From the `renderer` config group: {name: ..., runtime: {...}, other constructor arguments}.
+
+    Keys under `runtime` (connection, launch, timeouts) are passed as constructor arguments too, but are
+    not part of the split's identity.
+    """
     options = dict(cfg)
     name = options.pop("name")
+    options.update(dict(options.pop("runtime", None) or {}))
     if name not in _REGISTRY:
         raise ConfigError(f"unknown renderer {name!r}; available: {sorted(_REGISTRY)}")
     return _REGISTRY[name](catalog, **options, **overrides)

@@ -114,15 +114,21 @@ class SplitWriter:
                 out.append(ClipRecord.from_json(read_json(p / CLIP_JSON)))
         return out
 
-    def finalize(self) -> dict:
-        """Rebuild manifest.parquet, captions.txt and split.json from the clip folders; returns split.json."""
+    def finalize(self, failed: Iterable[str] = ()) -> dict:
+        """Rebuild manifest.parquet, captions.txt and split.json from the clip folders; returns split.json.
+
+        `failed` lists clips this run gave up on; they stay recorded until a later run writes them.
+        """
         with file_lock(self.lock_path):
             records = self.records()
             write_manifest(self.root, records)
             complete = len(records) >= self.num_clips
-            return self._write_info(records, status="complete" if complete else "in_progress")
+            previous = read_json(self.root / SPLIT_JSON).get("failed_clips", [])
+            written = {r.clip_id for r in records}
+            failed_now = sorted((set(previous) | set(failed)) - written)
+            return self._write_info(records, status="complete" if complete else "in_progress", failed=failed_now)
 
-    def _write_info(self, records: list[ClipRecord], status: str) -> dict:
+    def _write_info(self, records: list[ClipRecord], status: str, failed: list[str] = ()) -> dict:
         rejections: Counter = Counter()
         for r in records:
             rejections.update(r.extra.get("rejections", {}))
@@ -132,6 +138,7 @@ class SplitWriter:
             "num_clips": self.num_clips,
             "num_clips_written": len(records),
             "fingerprint": fingerprint(records) if status == "complete" else None,
+            "failed_clips": list(failed),
             "config": self.identity,
             "stats": {
                 "candidates_tried": sum(r.attempt + 1 for r in records),
