@@ -30,7 +30,7 @@ def _as_float255(frames: np.ndarray, device):
 
     # vbench turns decoded uint8 frames into a float tensor of 0..255 *before* resizing (torch.Tensor(...)),
     # so the resize works on floats with no rounding back to uint8; we do the same.
-    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float()
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).contiguous().float()
 
 
 def dino_preprocess(frames: np.ndarray, device="cpu"):

@@ -88,4 +88,5 @@ def to_float_tensor(frames: np.ndarray, device: str = "cpu"):
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    return t.permute(0, 3, 1, 2).float().div_(255.0)
+    # Planar (contiguous NCHW) memory: the permuted view would keep channels-last strides and slow every op.
+    return t.permute(0, 3, 1, 2).contiguous().float().div_(255.0)

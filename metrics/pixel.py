@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -47,41 +48,55 @@ def gaussian_kernel(window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.
     return k / k.sum()
 
 
-def _ssim_maps_mean(x, y, kernel):
-    """Mean SSIM per image over the valid region. x, y: float64 torch [N, C, H, W] in [0, 1]."""
-    import torch.nn.functional as F
+def _blur_valid(z, taps: Sequence[float]):
+    """Separable Gaussian over the last two axes, valid region only (what skimage keeps after cropping).
 
-    c = x.shape[1]
-    kh = kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    kw = kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    Shift-and-add over views: ~3x faster on CPU than torch's depthwise conv2d (slow for 1-D kernels) or
+    scipy's correlate1d, and the same numbers."""
+    n = len(taps)
+    w = z.shape[-1] - n + 1
+    out = z[..., :w] * taps[0]
+    for i in range(1, n):
+        out.add_(z[..., i:i + w], alpha=taps[i])
+    h = z.shape[-2] - n + 1
+    res = out[..., :h, :] * taps[0]
+    for i in range(1, n):
+        res.add_(out[..., i:i + h, :], alpha=taps[i])
+    return res
 
-    def blur(z):
-        # Separable, unpadded: only the valid region, which is exactly what skimage keeps after cropping.
-        return F.conv2d(F.conv2d(z, kh, groups=c), kw, groups=c)
 
-    mx, my = blur(x), blur(y)
+def _ssim_per_image(x, y, taps: Sequence[float]):
+    """Mean SSIM per image over the valid region. x, y: float torch [N, C, H, W] in [0, 1]."""
+    # Centre the values: variances come from E[x^2] - E[x]^2, and with |x| <= 0.5 float32 keeps ~1e-7
+    # absolute accuracy there (C2 = 9e-4), so the float32 result matches skimage's float64 to ~1e-6 (3e-6 measured on bright,
+    # nearly identical frames, the worst case), well inside the 1e-4 contract at 3-4x float64's speed.
+    x = x - 0.5
+    y = y - 0.5
+    mx, my = _blur_valid(x, taps), _blur_valid(y, taps)
     # Population (not sample) covariance, as use_sample_covariance=False.
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cxy = blur(x * y) - mx * my
+    vx = _blur_valid(x * x, taps) - mx * mx
+    vy = _blur_valid(y * y, taps) - my * my
+    cxy = _blur_valid(x * y, taps) - mx * my
+    mx, my = mx + 0.5, my + 0.5       # the luminance term needs the true means
     c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     # Equal-sized channel maps: mean over channels of channel means == mean over everything.
-    return s.mean(dim=(1, 2, 3))
+    return s.double().mean(dim=(1, 2, 3))
 
 
-def ssim(pred: np.ndarray, target: np.ndarray, batch_frames: int = 8) -> FrameMetric:
+def ssim(pred: np.ndarray, target: np.ndarray, batch_frames: int = 2) -> FrameMetric:
     """SSIM per frame (Gaussian 11/1.5, RGB channels averaged, data range 1), averaged over frames."""
     import torch
 
     check_pair(pred, target, min_size=SSIM_WINDOW)
-    kernel = torch.from_numpy(gaussian_kernel())
+    taps = [float(v) for v in gaussian_kernel()]
     out = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for i in range(0, pred.shape[0], batch_frames):
-            # float64 so that the parity with skimage (which works in float64) holds to ~1e-12, not ~1e-6.
-            x = torch.from_numpy(pred[i:i + batch_frames]).permute(0, 3, 1, 2).double() / 255.0
-            y = torch.from_numpy(target[i:i + batch_frames]).permute(0, 3, 1, 2).double() / 255.0
-            out.append(_ssim_maps_mean(x, y, kernel).numpy())
+            # contiguous planar layout: the shifted-view adds run ~8x faster than on the permuted view,
+            # and a few frames at a time stay in cache.
+            x = torch.from_numpy(pred[i:i + batch_frames]).permute(0, 3, 1, 2).contiguous().float() / 255.0
+            y = torch.from_numpy(target[i:i + batch_frames]).permute(0, 3, 1, 2).contiguous().float() / 255.0
+            out.append(_ssim_per_image(x, y, taps).numpy())
     per_frame = np.concatenate(out)
     return FrameMetric(float(per_frame.mean()), per_frame)
