@@ -153,32 +153,36 @@ def predicted_visibility(b: PrefilterBatch, width: int, height: int, min_pixels:
     area = (x_hi - x_lo) * (y_hi - y_lo) * fill_factor
     visible = in_front & (area >= min_pixels) & b.subject_mask[:, :, None]
     if occluders:
-        visible &= ~_occluded(b)
+        visible &= ~_occluded(b, visible)
     return visible
 
 
-def _occluded(b: PrefilterBatch) -> np.ndarray:
-    """[N, S, F]: the sight line from the camera to the subject's centre passes through a tall-enough prop.
+def _occluded(b: PrefilterBatch, candidates: np.ndarray) -> np.ndarray:
+    """For the True entries of `candidates` [N, S, F]: does the sight line from the camera to the subject's
+    centre pass through a tall-enough prop? Returns [N, S, F] (False elsewhere).
 
-    In plan, a prop (circle of radius r at distance d) hides the bearings within asin(r / d) of its own;
-    it occludes when the subject's bearing falls inside, the prop is nearer than the subject, and the sight
-    line is still below the prop's top where it passes. Per-(candidate, frame, prop) terms are computed
-    once and the [N, S, F, P] part is a few multiply-adds, which keeps this cheap.
+    In plan, a prop (circle of radius r at distance d) hides the bearings within asin(r / d) of its own; it
+    occludes when the subject's bearing falls inside, the prop is nearer than the subject, and the sight line
+    is still below the prop's top where it passes it. Only entries that are otherwise visible are tested, as
+    a flat list of (entry, prop) pairs: hidden, off-screen and padding entries cost nothing.
     """
-    cam = b.c2w[:, :, :3, 3]  # [N, F, 3]
-    w = b.props[:, None, :, :2] - cam[:, :, None, :2]  # [N, F, P, 2]
-    dist_p = np.sqrt((w * w).sum(-1)) + 1e-6
-    unit_p = w / dist_p[..., None]
-    cos_half = np.sqrt(np.clip(1.0 - (b.props[:, None, :, 2] / dist_p) ** 2, 0.0, 1.0))  # cos(asin(r/d))
-    d = b.feet[..., :2] - cam[:, None, :, :2]  # [N, S, F, 2]
+    n, s, f = np.nonzero(candidates)
+    out = np.zeros(candidates.shape, bool)
+    if len(n) == 0:
+        return out
+    cam = b.c2w[n, f, :3, 3]  # [M, 3]
+    props = b.props[n]  # [M, P, 4]
+    w = props[..., :2] - cam[:, None, :2]
+    dist_p = np.sqrt((w * w).sum(-1)) + 1e-6  # [M, P]
+    cos_half = np.sqrt(np.clip(1.0 - (props[..., 2] / dist_p) ** 2, 0.0, 1.0))  # cos(asin(r / d))
+    d = b.feet[n, s, f, :2] - cam[:, :2]  # [M, 2]
     dist_s = np.sqrt((d * d).sum(-1)) + 1e-6
-    unit_s = d / dist_s[..., None]
-    cos_delta = unit_s[..., None, 0] * unit_p[:, None, ..., 0] + unit_s[..., None, 1] * unit_p[:, None, ..., 1]
-    ratio = dist_p[:, None] / dist_s[..., None]  # [N, S, F, P]: < 1 when the prop is nearer
-    cam_z = cam[:, None, :, None, 2]
-    sight_z = cam_z + (0.5 * b.height[:, :, None, None] - cam_z) * ratio
-    blocks = (cos_delta > cos_half[:, None]) & (ratio < 1.0) & (sight_z < b.props[:, None, None, :, 3])
-    return (blocks & b.prop_mask[:, None, None, :]).any(-1)
+    cos_delta = (w[..., 0] * d[:, None, 0] + w[..., 1] * d[:, None, 1]) / (dist_p * dist_s[:, None])
+    ratio = dist_p / dist_s[:, None]  # < 1: the prop is nearer than the subject
+    sight_z = cam[:, None, 2] + (0.5 * b.height[n, s][:, None] - cam[:, None, 2]) * ratio
+    blocks = (cos_delta > cos_half) & (ratio < 1.0) & (sight_z < props[..., 3]) & b.prop_mask[n]
+    out[n, s, f] = blocks.any(-1)
+    return out
 
 
 def prefilter(b: PrefilterBatch, context_frames: int, width: int, height: int, min_pixels: int,
