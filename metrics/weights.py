@@ -193,6 +193,7 @@ def downloads_allowed(spec: WeightSpec, allow_download: Optional[bool] = None) -
 
 def locate(spec: WeightSpec, weights_dir: Optional[PathLike] = None) -> tuple[Optional[Path], str]:
     """Find the file without downloading: (path, origin) or (None, 'missing')."""
+    weights_dir = weights_dir or os.environ.get("HMWORLD_WEIGHTS_DIR") or None
     if weights_dir:
         for name in spec.filenames:
             candidate = Path(weights_dir) / name
@@ -207,6 +208,7 @@ def locate(spec: WeightSpec, weights_dir: Optional[PathLike] = None) -> tuple[Op
 def resolve(spec: WeightSpec, weights_dir: Optional[PathLike] = None,
             allow_download: Optional[bool] = None) -> Path:
     """The local path of the weights, downloading them only where allowed; a clear error otherwise."""
+    weights_dir = weights_dir or os.environ.get("HMWORLD_WEIGHTS_DIR") or None
     path, _ = locate(spec, weights_dir)
     if path is not None:
         return path
