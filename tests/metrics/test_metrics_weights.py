@@ -92,12 +92,15 @@ def test_dino_original_checkpoint_name_and_clip_torchscript_archive(empty_caches
     assert dino is not None
 
 
-def test_weights_report_and_command(empty_caches, tmp_path, weights_dir, capsys):
+def test_weights_report_and_command(empty_caches, tmp_path, weights_dir, capsys, monkeypatch):
     rows = {r.key: r for r in report(weights_dir, yolo_weights=TINY_YOLO)}
     assert rows["lpips_lin"].present and rows["lpips_lin"].origin == "package"
     assert rows["lpips_alexnet"].origin == "weights_dir" and rows["yolo11"].present
     # CLIP is present under its second accepted name, DINO under its canonical one.
     assert rows["clip_vitb32"].found_at.endswith("ViT-B-32-quickgelu.openai.safetensors")
+    monkeypatch.setenv("HMWORLD_WEIGHTS_DIR", str(weights_dir))     # the default folder when none is named
+    assert W.locate(W.SPECS["dino_vitb16"])[1] == "weights_dir"
+    monkeypatch.delenv("HMWORLD_WEIGHTS_DIR")
     assert weights_main([f"weights_dir={weights_dir}", f"yolo_weights={TINY_YOLO}"]) == 0
     out = capsys.readouterr().out
     assert "5/5 present" in out and "MISSING" not in out
