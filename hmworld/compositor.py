@@ -191,9 +191,10 @@ def _place_subject(rng, scene: SceneSpec, subject: SubjectSpec, traj: SubjectTra
 def _camera_path(rng, scene: SceneSpec, traj: CameraTrajectorySpec, subject: SubjectSpec, track: SubjectTrack,
                  direction: str, num_f: int) -> np.ndarray | None:
     """Camera-to-world poses: a start pose framing the first subject, then the trajectory's motions."""
-    size = float(np.clip(subject.height / 1.7, 0.6, 2.2))
+    # frame small animals closer and lower, large ones from further away
+    size = float(np.clip(subject.height / 1.7, 0.4, 2.2))
     dist = float(rng.uniform(*traj.distance)) * size
-    height = float(rng.uniform(*traj.height)) * (size if size > 1 else 1.0)
+    height = max(0.6, float(rng.uniform(*traj.height)) * max(size, 0.5))
     focus = track.positions[0] + np.array([0.0, 0.0, 0.55 * subject.height])
     hx, hy = scene.extent[0] / 2 - CAMERA_CLEARANCE, scene.extent[1] / 2 - CAMERA_CLEARANCE
     props = np.array([[p.position[0], p.position[1], p.footprint_radius] for p in scene.props]).reshape(-1, 3)
