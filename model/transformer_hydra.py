@@ -237,6 +237,11 @@ class HyDRATransformer3DModel(WanTransformer3DModel):
             updates["window_size"] = int(window_size)
         self.register_to_config(**updates)
 
+    def hydra_trainable_parameters(self):
+        """(name, parameter) pairs the released recipe trains: each block's self-attention (Wan's projections and
+        norms plus the processor's camera encoders, projector and tokenizer); everything else stays frozen."""
+        return [(n, p) for n, p in self.named_parameters() if ".attn1." in n]
+
     def _memory_rope(self, mem_grid, device):
         kernel = tuple(self.config.memory_kernel)
         key = (tuple(mem_grid), kernel, str(device))

@@ -185,3 +185,22 @@ def test_tokenizer_pads_odd_grids_and_memory_rope_positions(gen):
     cos1, _ = memory_rotary_emb((2, 2, 2), (1, 1, 1), 32)
     c_int, _ = rope_at_positions(*grid_positions((2, 2, 2)), 32)
     assert torch.equal(cos1, c_int)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(gen):
+    g = gen(7)
+    x, t, text, cam = _inputs(g, frames=6)
+    grads = []
+    for ckpt in (False, True):
+        model = _tiny(7, retrieval_mode="dynamic", top_k=2).train()
+        if ckpt:
+            model.enable_gradient_checkpointing()
+        model(x, t, text, camera=cam).sample.square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.hydra_trainable_parameters()})
+    assert grads[0].keys() == grads[1].keys() and any(".processor.tokenizer." in n for n in grads[0])
+    for n in grads[0]:
+        torch.testing.assert_close(grads[1][n], grads[0][n], atol=1e-6, rtol=1e-5)
+    model = _tiny(7)
+    names = {n for n, _ in model.hydra_trainable_parameters()}
+    assert "blocks.0.attn1.to_q.weight" in names and "blocks.0.attn1.processor.projector.weight" in names
+    assert not any(".attn2." in n or ".ffn." in n for n in names)
