@@ -99,7 +99,7 @@ def _visible(subject: Mapping[str, Any], ev: Mapping[str, Any], t: int, mode: st
     intervals = ev.get("visible_intervals")
     if intervals is not None:
         vis = any(s <= t < e for s, e in intervals)
-    elif _subject_frames(subject) is not None and mode != "detect_top":
+    elif _subject_frames(subject) is not None and any(_gt_box(subject, k) for k in range(len(subject["frames"]))):
         vis = _gt_box(subject, t) is not None
     else:
         vis = True      # no masks and no boxes (imported clips): every frame from the entry on
