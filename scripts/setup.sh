@@ -21,14 +21,15 @@ fi
 
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade pip wheel "setuptools>=68,<81"
+# pip warns about every package missing from the machine's optional local indexes; those lines are noise.
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+pip install --upgrade pip wheel "setuptools>=68,<81"
 case "$mode" in
-    run)  "${pip[@]}" install -e . ;;
+    run)  pip install -e . ;;
     test)
-        "${pip[@]}" install -e ".[test]"
+        pip install -e ".[test]"
         # vbench pins old timm/transformers; its inner functions run fine beside ours (parity tests only).
-        "${pip[@]}" install --no-deps vbench openai-clip decord ;;
+        pip install --no-deps vbench openai-clip decord ;;
     *) echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;
 esac
 echo "setup: .venv ready ($mode)"
