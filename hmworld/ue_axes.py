@@ -89,3 +89,29 @@ def c2w_to_ue_pose(c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     m = opencv_to_ue_c2w(c2w)
     pitch, yaw, roll = ue_matrix_to_rotator(m[..., :3, :3])
     return m[..., :3, 3], pitch, yaw, roll
+
+
+# ------------------------------------------------------------------------- subjects and camera optics
+def heading_to_ue_yaw(heading_rad) -> np.ndarray:
+    """Our heading (radians about +Z, 0 facing +X, counter-clockwise) -> UE actor yaw in degrees.
+
+    Mirroring Y turns counter-clockwise into clockwise, so the yaw is the negated heading.
+    """
+    return -np.degrees(np.asarray(heading_rad, float))
+
+
+def ue_yaw_to_heading(yaw_deg) -> np.ndarray:
+    """Inverse of `heading_to_ue_yaw`: UE yaw (degrees) -> our heading in radians, wrapped to (-pi, pi]."""
+    h = -np.radians(np.asarray(yaw_deg, float))
+    return np.pi - np.mod(np.pi - h, 2.0 * np.pi)
+
+
+def ue_hfov_deg(fx, width) -> np.ndarray:
+    """Horizontal field of view (degrees, what UE's FOVAngle and UnrealCV's `/camera/N/fov` hold) of a pinhole
+    camera with focal length fx pixels and an image `width` pixels wide."""
+    return np.degrees(2.0 * np.arctan(0.5 * np.asarray(width, float) / np.asarray(fx, float)))
+
+
+def ue_hfov_to_fx(hfov_deg, width) -> np.ndarray:
+    """Inverse of `ue_hfov_deg`: the focal length in pixels."""
+    return 0.5 * np.asarray(width, float) / np.tan(np.radians(np.asarray(hfov_deg, float)) / 2.0)

@@ -11,6 +11,7 @@ import sys
 # name -> (module, one-line help). Commands of other parts of the toolkit register here as they land.
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("hmworld.cli.render", "render a new HM-World split (embedded CPU renderer by default)"),
+    "ucv-sim": ("hmworld.cli.ucv_sim", "UnrealCV protocol simulator (a stand-in UE5 game drawn by the embedded renderer)"),
 }
 
 USAGE = """usage: hmworld <command> [key=value ...] [--help] [--cfg job] [--multirun]

@@ -23,6 +23,15 @@ def _embedded(catalog: Catalog, **kwargs) -> Renderer:
 register_renderer("embedded", _embedded)
 
 
+def _unrealcv(catalog: Catalog, **kwargs) -> Renderer:
+    from hmworld.render.unreal import UnrealCVRenderer  # the unrealcv client (and cv2, docker) only when used
+
+    return UnrealCVRenderer(catalog, **kwargs)
+
+
+register_renderer("unrealcv", _unrealcv)
+
+
 def build_renderer(cfg, catalog: Catalog, **overrides) -> Renderer:
     """From the `renderer` config group: {name: ..., runtime: {...}, other constructor arguments}.
 
