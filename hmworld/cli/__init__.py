@@ -11,6 +11,7 @@ import sys
 # name -> (module, one-line help). Commands of other parts of the toolkit register here as they land.
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("hmworld.cli.render", "render a new HM-World split (embedded CPU renderer by default)"),
+    "caption": ("hmworld.cli.caption", "re-caption a split in place (template | minicpm | vlm), resumably"),
     "ucv-sim": ("hmworld.cli.ucv_sim", "UnrealCV protocol simulator (a stand-in UE5 game drawn by the embedded renderer)"),
 }
 
