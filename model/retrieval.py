@@ -19,8 +19,8 @@ key/value rows its frames need with one ``index_select`` into a buffer sized to 
 and runs one batched ``scaled_dot_product_attention`` over the chunk's frames. The number of chunks is about
 ``window_size + top_k * |memory frame| / |frame|`` whatever the clip length, so there is no Python loop over frames,
 and keys/values are never copied once per query frame all at once. On CPU this beats FlexAttention (compiled
-FlexAttention reached ~0.36 of the matmul rate at the 480p grid on 2 cores, the batched SDPA ~0.9; see
-``perf/bench_retrieval.py``).
+FlexAttention reached ~0.36 of the matmul rate at the 480p grid on 2 cores; the numbers of this formulation
+are in model/README.md and come from ``perf/bench_retrieval.py``).
 """
 from __future__ import annotations
 
@@ -206,6 +206,8 @@ def retrieval_attention_with_indices(
     chunk_frames = max(1, min(int(chunk_frames), nf))
 
     qf = q.view(b, nf, hw, heads, dim)
+    # Inference writes each chunk straight into the output; autograd collects the chunks and concatenates.
+    out = None if differentiable else q.new_empty(b, nf, hw, heads, dim)
     outs = []
     for f0 in range(0, nf, chunk_frames):
         f1 = min(nf, f0 + chunk_frames)
@@ -222,8 +224,16 @@ def retrieval_attention_with_indices(
             mask = torch.cat([mem_ok.new_ones(b * c, n_local), mem_ok], dim=1)[:, None, None, :]
         qc = qf[:, f0:f1].reshape(b * c, hw, heads, dim).transpose(1, 2)
         o = F.scaled_dot_product_attention(qc, kk, vv, attn_mask=mask)  # [B*c, heads, hw, dim]
-        outs.append(o.transpose(1, 2).reshape(b, c * hw, heads, dim))
-    return torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+        del kk, vv  # free this chunk's gather before the next one is allocated: one copy at a time
+        o = o.transpose(1, 2).reshape(b, c, hw, heads, dim)
+        if out is None:
+            outs.append(o)
+        else:
+            out[:, f0:f1] = o
+        del o
+    if out is None:
+        out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+    return out.reshape(b, n, heads, dim)
 
 
 def _gather_autograd(k, v, k_mem, v_mem, frames, idx, nf, hw, hwm):
