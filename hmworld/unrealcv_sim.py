@@ -176,26 +176,41 @@ def encode_npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        chunk = sock.recv(left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+class Peer:
+    """A client connection with a read-ahead buffer: while stalling, the server keeps reading what the client
+    pipelines (to notice when it leaves: the end of stream comes only after the data sent before it)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def fill(self) -> bool:
+        """Read what has arrived into the buffer; False at end of stream."""
+        try:
+            chunk = self.sock.recv(65536)
+        except OSError:
+            return False
+        self.buf += chunk
+        return bool(chunk)
+
+    def read_exact(self, n: int) -> bytes | None:
+        while len(self.buf) < n:
+            if not self.fill():
+                return None
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
 
 
-def read_message(sock: socket.socket) -> bytes | None:
+def read_message(peer: Peer) -> bytes | None:
     """One framed payload, or None when the peer closed the connection."""
-    header = _recv_exact(sock, HEADER.size)
+    header = peer.read_exact(HEADER.size)
     if header is None:
         return None
     magic, size = HEADER.unpack(header)
     if magic != MAGIC:
         raise ConnectionError(f"bad magic 0x{magic:08X} in a message from the client (expected 0x{MAGIC:08X})")
-    return _recv_exact(sock, size)
+    return peer.read_exact(size)
 
 
 def write_message(sock: socket.socket, payload: bytes) -> None:
@@ -585,10 +600,11 @@ class UnrealCVSimulator:
             self.state.close()
 
     def _serve(self, conn: socket.socket) -> None:
+        peer = Peer(conn)
         write_message(conn, f"connected to {self.project}".encode())
         self.log("client connected")
         while not self._stop.is_set():
-            raw = read_message(conn)
+            raw = read_message(peer)
             if raw is None:
                 self.log("client closed the connection")
                 return
@@ -602,19 +618,19 @@ class UnrealCVSimulator:
                     n = int(command[len("vbatch"):].strip())
                 except ValueError:
                     n = 0
-                if not self._reply(conn, rid, command, lambda: "ok" if n >= 1 else "error vbatch needs N >= 1"):
+                if not self._reply(peer, rid, command, lambda: "ok" if n >= 1 else "error vbatch needs N >= 1"):
                     return
                 batch = []
                 # collect the N requests, then run them together (one tick) before answering any
                 while len(batch) < n:
-                    raw = read_message(conn)
+                    raw = read_message(peer)
                     if raw is None:
                         return
                     req = self._parse(raw)
                     if req is not None:
                         batch.append(req)
             for rid, command in batch:
-                if not self._reply(conn, rid, command, lambda c=command: self.commands.run(c)):
+                if not self._reply(peer, rid, command, lambda c=command: self.commands.run(c)):
                     return
 
     def _parse(self, raw: bytes) -> tuple[int, str] | None:
@@ -624,9 +640,9 @@ class UnrealCVSimulator:
             return None
         return int(m.group(1)), m.group(2).decode("utf-8", "replace").strip()
 
-    def _reply(self, conn: socket.socket, rid: int, command: str, run: Callable) -> bool:
+    def _reply(self, peer: Peer, rid: int, command: str, run: Callable) -> bool:
         """Runs one request (applying faults) and answers it; False when the connection is to be dropped."""
-        f = self.faults
+        f, conn = self.faults, peer.sock
         self.requests += 1
         if f.delay_s > 0:
             time.sleep(f.delay_s)
@@ -644,7 +660,7 @@ class UnrealCVSimulator:
             if f.fires(f.stall_after, n):
                 self.fault_log.append(f"stall at request {n}: {command}")
                 self.log(f"fault: stalling {f.stall_s} s at request {n} ({command})")
-                if _wait_for_close(conn, f.stall_s, self._stop):
+                if _wait_for_close(peer, f.stall_s, self._stop):
                     return False
             if f.fires(f.error_after, n):
                 self.fault_log.append(f"error at request {n}: {command}")
@@ -659,21 +675,17 @@ class UnrealCVSimulator:
         return True
 
 
-def _wait_for_close(conn: socket.socket, seconds: float, stop: threading.Event) -> bool:
-    """Sleep up to `seconds`, returning True early if the peer closed the connection (or the server stops)."""
+def _wait_for_close(peer: Peer, seconds: float, stop: threading.Event) -> bool:
+    """Sleep up to `seconds`, returning True early if the peer closed the connection (or the server stops).
+    Requests that arrive meanwhile are buffered for later."""
     deadline = time.monotonic() + seconds
     while not stop.is_set():
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        readable, _, _ = select.select([conn], [], [], min(left, 0.2))
-        if readable:
-            try:
-                if conn.recv(1, socket.MSG_PEEK) == b"":
-                    return True
-            except OSError:
-                return True
-            time.sleep(min(left, 0.05))  # the client sent more; keep stalling
+        readable, _, _ = select.select([peer.sock], [], [], min(left, 0.2))
+        if readable and not peer.fill():
+            return True
     return True
 
 
