@@ -1,32 +1,12 @@
-"""Shared fixtures: the catalog, render configs composed through Hydra, and one small rendered split."""
+"""Shared fixtures: the catalog and one small rendered split (helpers live in render_testlib.py)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
 
 from hmworld.catalog import load_catalog
-
-SMALL = ["video.width=160", "video.height=96", "video.context_frames=21", "video.target_frames=21"]
-HMWORLD = [sys.executable, "-m", "hmworld"]
-
-
-def render_config(*overrides: str):
-    """The `hmworld render` config exactly as the CLI would build it."""
-    with initialize_config_module(config_module="hmworld.render_configs", version_base="1.3"):
-        return compose(config_name="render", overrides=list(overrides))
-
-
-def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.run([*HMWORLD, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"hmworld {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from render_testlib import SMALL, run_cli
 
 
 @pytest.fixture(scope="session")

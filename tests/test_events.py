@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import render_config
+from render_testlib import render_config
 from hmworld.compositor import CompositionContext, Rejection, compose
 from hmworld.events import (PrefilterBatch, events_from_visibility, exit_entry, has_event, predicted_visibility,
                             prefilter, visible_intervals)
