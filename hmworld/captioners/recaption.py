@@ -34,6 +34,7 @@ class CaptionReport:
     total: int = 0  # clips in the split
     captioned: int = 0  # captioned by this run
     skipped: int = 0  # already captioned by this captioner
+    load_seconds: float = 0.0  # loading the captioner's model (not counted per clip)
     seconds: float = 0.0  # spent in the captioner
     wall_seconds: float = 0.0
     examples: list[tuple[str, str]] = field(default_factory=list)  # (clip_id, caption), the first few
@@ -158,6 +159,10 @@ def recaption_split(split: str | Path, captioner: Captioner, batch_size: int | N
         report.wall_seconds = time.perf_counter() - wall
         return report
     catalog = split_catalog(info)
+    if callable(getattr(captioner, "ensure_loaded", None)):  # load before the clock for seconds-per-clip starts
+        t0 = time.perf_counter()
+        captioner.ensure_loaded()
+        report.load_seconds = time.perf_counter() - t0
     bar = progress(len(todo)) if progress else None
     try:
         for start in range(0, len(todo), size):

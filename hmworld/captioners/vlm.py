@@ -26,6 +26,23 @@ class CaptionerError(HMWorldError):
     """A vision-language captioner could not load its model or caption a clip."""
 
 
+def preload_native_libraries() -> None:
+    """Import torch and, through torch._dynamo, triton, before any EGL context exists.
+
+    Triton links its own LLVM and the embedded renderer's Mesa llvmpipe links the system's: loading triton after
+    Mesa has initialised crashes the process (segfault inside triton's LLVM set-up, seen with triton 3.8 and
+    LLVM 15), while the other order works. transformers imports torch._dynamo lazily (on the first model or
+    generation import), and the render job captions after rendering, so the captioner pulls both in from its
+    constructor, which the render job calls before it builds the renderer.
+    """
+    import torch  # noqa: F401
+
+    try:
+        import torch._dynamo  # noqa: F401  (imports triton when installed)
+    except Exception:  # noqa: BLE001 - a torch without dynamo/triton has nothing to preload
+        pass
+
+
 def resolve_device(device: str | None) -> str:
     import torch
 
@@ -87,6 +104,7 @@ class TransformersCaptioner(Captioner):
         if int(num_frames) < 1 or int(batch_size) < 1 or int(max_new_tokens) < 1 or int(num_beams) < 1:
             raise CaptionerError(f"captioner {self.kind}: num_frames, batch_size, max_new_tokens and num_beams must "
                                  f"be >= 1 (got {num_frames}, {batch_size}, {max_new_tokens}, {num_beams})")
+        preload_native_libraries()
         resolve_dtype(dtype)  # validate now, not after a render has started
         self.source: ModelSource = resolve_model(str(model), self.kind, revision, allow_download)
         self.name = str(source_name) if source_name else f"{self.kind}:{self.source.model_id}"

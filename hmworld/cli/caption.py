@@ -32,7 +32,7 @@ def summary(report) -> Table:
                           f"{report.captioner}), {report.total} in the split")
     if report.captioned:
         t.add_row("speed", f"{report.seconds_per_clip:.2f} s per clip ({report.seconds:.1f} s captioning, "
-                           f"{report.wall_seconds:.1f} s in all)")
+                           f"{report.wall_seconds:.1f} s in all, model loading {report.load_seconds:.1f} s)")
     for clip_id, text in report.examples:
         t.add_row(clip_id, text)
     t.add_row("files", "clips/<clip_id>/clip.json (caption, caption_source), manifest.parquet, captions.txt")
