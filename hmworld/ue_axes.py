@@ -115,3 +115,35 @@ def ue_hfov_deg(fx, width) -> np.ndarray:
 def ue_hfov_to_fx(hfov_deg, width) -> np.ndarray:
     """Inverse of `ue_hfov_deg`: the focal length in pixels."""
     return 0.5 * np.asarray(width, float) / np.tan(np.radians(np.asarray(hfov_deg, float)) / 2.0)
+
+
+# ---------------------------------------------------------------------------- placing things in a level
+def world_model_to_ue_transform(model: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """A model matrix in our world [..., 4, 4] (rotation times per-axis scale, translation in metres) -> UE
+    actor transform: location (cm), (pitch, yaw, roll) in degrees, and scale (unit shapes of 1 m become UE's
+    100-unit basic shapes at the same scale). Mirroring Y keeps rotations proper: R_ue = M R M."""
+    m = np.asarray(model, float)
+    lin = m[..., :3, :3]
+    scale = np.linalg.norm(lin, axis=-2)  # column norms
+    rot = lin / np.maximum(scale[..., None, :], 1e-12)
+    rot_ue = WORLD_FROM_UE @ rot @ WORLD_FROM_UE
+    return world_to_ue_location(m[..., :3, 3]), ue_matrix_to_rotator(rot_ue), scale
+
+
+def ue_transform_to_world_model(location_cm, pitch_deg, yaw_deg, roll_deg, scale) -> np.ndarray:
+    """Inverse of `world_model_to_ue_transform`."""
+    rot = WORLD_FROM_UE @ ue_rotator_to_matrix(pitch_deg, yaw_deg, roll_deg) @ WORLD_FROM_UE
+    scale = np.asarray(scale, float)
+    m = np.zeros(rot.shape[:-2] + (4, 4))
+    m[..., :3, :3] = rot * scale[..., None, :]
+    m[..., :3, 3] = ue_location_to_world(location_cm)
+    m[..., 3, 3] = 1.0
+    return m
+
+
+def world_direction_to_ue_rotator(direction) -> tuple[np.ndarray, np.ndarray]:
+    """A direction in our world -> (pitch, yaw) in degrees of a UE actor whose forward (X) axis points along it
+    (e.g. a directional light shines along its forward axis: pass the direction the light travels)."""
+    d = np.asarray(direction, float) @ WORLD_FROM_UE.T
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    return np.degrees(np.arcsin(np.clip(d[..., 2], -1, 1))), np.degrees(np.arctan2(d[..., 1], d[..., 0]))

@@ -4,7 +4,7 @@ text the renderer sends, and the released HyDRA example camera convention."""
 import numpy as np
 import pytest
 
-from hmworld.geometry import Intrinsics
+from hmworld.geometry import Intrinsics, yaw_rotation
 from hmworld.render.unreal import _num
 from hmworld.ue_axes import (c2w_to_ue_pose, heading_to_ue_yaw, opencv_to_ue_c2w, ue_c2w_to_opencv, ue_hfov_deg,
                              ue_hfov_to_fx, ue_location_to_world, ue_pose_to_c2w, ue_rotator_to_matrix,
@@ -96,3 +96,28 @@ def test_released_hydra_example_camera_convention():
     c2w = ue_c2w_to_opencv(one)
     np.testing.assert_allclose(c2w[:3, 3], [1.0, -2.0, 3.0])
     np.testing.assert_allclose(c2w[:3, :3], [[-1, 0, 0], [0, 0, -1], [0, -1, 0]], atol=1e-12)  # columns: right, down, forward
+
+
+def test_level_placement_transforms(catalog):
+    """Static scene geometry exported to UE (ue_project/Scripts/export_catalog.py) converts back exactly."""
+    from hmworld.render.base import scene_instances, sun_direction
+    from hmworld.ue_axes import (ue_transform_to_world_model, world_direction_to_ue_rotator,
+                                 world_model_to_ue_transform)
+
+    scene = catalog.scenes["city_park"]
+    models = np.stack([inst.model for inst in scene_instances(scene)])
+    loc, (p, y, r), scale = world_model_to_ue_transform(models)
+    np.testing.assert_allclose(ue_transform_to_world_model(loc, p, y, r, scale), models, atol=1e-9)
+    np.testing.assert_allclose(scale, [inst.size for inst in scene_instances(scene)], rtol=1e-12)
+    # a box turned 30 deg counter-clockwise in our world turns 30 deg clockwise (yaw -30) in UE
+    box = np.eye(4)
+    box[:3, :3] = yaw_rotation(np.pi / 6)
+    box[:3, 3] = [1.0, 2.0, 0.5]
+    loc, (p, y, r), _ = world_model_to_ue_transform(box)
+    np.testing.assert_allclose([*loc, p, y, r], [100, -200, 50, 0, -30, 0], atol=1e-9)
+    # the sun: a light travelling straight down has pitch -90; one travelling towards our +Y has UE yaw -90
+    assert world_direction_to_ue_rotator([0, 0, -1])[0] == pytest.approx(-90)
+    assert world_direction_to_ue_rotator([0, 1, 0])[1] == pytest.approx(-90)
+    pitch, yaw = world_direction_to_ue_rotator(-sun_direction(scene))
+    fwd = ue_rotator_to_matrix(pitch, yaw, 0.0)[:, 0]
+    np.testing.assert_allclose(ue_location_to_world(fwd), -sun_direction(scene) / 100, atol=1e-12)
