@@ -205,6 +205,9 @@ def retrieval_attention_with_indices(
         chunk_frames = max(1, budget // keys_per_frame)
     chunk_frames = max(1, min(int(chunk_frames), nf))
 
+    if not differentiable:  # index rows computed once for all chunks
+        rows_local, rows_mem = _buffer_rows(
+            indices if slots else None, local_frames, b, nf, hw, k_mem.shape[1] // hwm if slots else 0, hwm)
     qf = q.view(b, nf, hw, heads, dim)
     # Inference writes each chunk straight into the output; autograd collects the chunks and concatenates.
     out = None if differentiable else q.new_empty(b, nf, hw, heads, dim)
@@ -212,12 +215,11 @@ def retrieval_attention_with_indices(
     for f0 in range(0, nf, chunk_frames):
         f1 = min(nf, f0 + chunk_frames)
         c = f1 - f0
-        frames = local_frames[f0:f1]  # [c, ws]
-        idx = indices[:, f0:f1].clamp(min=0) if slots else None  # [B, c, slots]
         if differentiable:
-            kk, vv = _gather_autograd(k, v, k_mem, v_mem, frames, idx, nf, hw, hwm)
+            idx = indices[:, f0:f1].clamp(min=0) if slots else None  # [B, c, slots]
+            kk, vv = _gather_autograd(k, v, k_mem, v_mem, local_frames[f0:f1], idx, nf, hw, hwm)
         else:
-            kk, vv = _gather_buffer(k, v, k_mem, v_mem, frames, idx, nf, hw, hwm)
+            kk, vv = _gather_buffer(k, v, k_mem, v_mem, rows_local, rows_mem, f0, f1)
         mask = None
         if need_mask:
             mem_ok = valid[:, f0:f1].reshape(b * c, slots).repeat_interleave(hwm, dim=1)
@@ -251,34 +253,42 @@ def _gather_autograd(k, v, k_mem, v_mem, frames, idx, nf, hw, hwm):
     return kk.transpose(1, 2), vv.transpose(1, 2)
 
 
-def _gather_buffer(k, v, k_mem, v_mem, frames, idx, nf, hw, hwm):
+def _buffer_rows(indices, local_frames, b, nf, hw, fm, hwm):
+    """Source rows for the inference gather, for every query frame at once.
+
+    Returns ``[ws*hw, B, F]`` rows of k/v viewed as ``[B*F*hw, heads, dim]`` (key slot, batch, query frame) and
+    ``[slots*hwm, B, F]`` rows of the memory viewed as ``[B*Fm*hwm, heads, dim]`` (None without memory).
+    """
+    device = local_frames.device
+    bi = torch.arange(b, device=device)[None, :, None]
+    t = torch.arange(local_frames.shape[1] * hw, device=device)
+    frame_of_slot = local_frames.T.repeat_interleave(hw, dim=0)  # [ws*hw, F]
+    local = (bi * nf + frame_of_slot[:, None, :]) * hw + (t % hw)[:, None, None]
+    if indices is None:
+        return local, None
+    tm = torch.arange(indices.shape[-1] * hwm, device=device)
+    mem_frame = indices.clamp(min=0).permute(2, 0, 1)[tm // hwm]  # [slots*hwm, B, F]
+    return local, (bi * fm + mem_frame) * hwm + (tm % hwm)[:, None, None]
+
+
+def _gather_buffer(k, v, k_mem, v_mem, rows_local, rows_mem, f0, f1):
     """Inference gather straight into one buffer per tensor (no intermediate pieces).
 
     The buffer is laid out key-major ``[L, B*c, heads, dim]`` so the local and memory parts are contiguous row
-    ranges that ``index_select`` can write in place; the returned ``[B*c, heads, L, dim]`` is a strided view
-    that SDPA reads directly.
+    ranges that ``index_select`` writes in place; the returned ``[B*c, heads, L, dim]`` is a strided view that
+    SDPA reads directly (rows of ``dim`` stay contiguous).
     """
-    b, _, heads, dim = k.shape
-    c, ws = frames.shape
-    device = k.device
-    n_local = ws * hw
-    n_mem = 0 if idx is None else idx.shape[-1] * hwm
-    total = n_local + n_mem
-    bc = b * c
-    t = torch.arange(n_local, device=device)
-    # row of k viewed as [B*F*hw]: (batch, window frame of this key slot, spatial position)
-    src = (torch.arange(b, device=device)[None, :, None] * nf + frames.T.repeat_interleave(hw, dim=0)[:, None, :]) * hw
-    src = (src + (t % hw)[:, None, None]).reshape(-1)  # [n_local * B * c], key-major then (batch, frame)
+    heads, dim = k.shape[2], k.shape[3]
+    src = rows_local[:, :, f0:f1].reshape(-1)
+    n_local = rows_local.shape[0]
+    n_mem = 0 if rows_mem is None else rows_mem.shape[0]
+    bc = rows_local.shape[1] * (f1 - f0)
+    srcm = rows_mem[:, :, f0:f1].reshape(-1) if n_mem else None
     outs = []
     for x, xm in ((k, k_mem), (v, v_mem)):
-        buf = x.new_empty(total, bc, heads, dim)
+        buf = x.new_empty(n_local + n_mem, bc, heads, dim)
         torch.index_select(x.reshape(-1, heads, dim), 0, src, out=buf[:n_local].view(-1, heads, dim))
         if n_mem:
-            fm = xm.shape[1] // hwm
-            tm = torch.arange(n_mem, device=device)
-            slot, pos = tm // hwm, tm % hwm
-            mem_frame = idx.permute(2, 0, 1)[slot]  # [n_mem, B, c]
-            srcm = (torch.arange(b, device=device)[None, :, None] * fm + mem_frame) * hwm + pos[:, None, None]
-            torch.index_select(xm.reshape(-1, heads, dim), 0, srcm.reshape(-1), out=buf[n_local:].view(-1, heads, dim))
+            torch.index_select(xm.reshape(-1, heads, dim), 0, srcm, out=buf[n_local:].view(-1, heads, dim))
         outs.append(buf.permute(1, 2, 0, 3))
     return outs[0], outs[1]
