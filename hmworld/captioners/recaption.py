@@ -136,10 +136,11 @@ def split_catalog(info: dict) -> Catalog | None:
 
 def recaption_split(split: str | Path, captioner: Captioner, batch_size: int | None = None, force: bool = False,
                     limit: int | None = None, progress: Callable[[int], object] | None = None,
-                    keep_examples: int = 3) -> CaptionReport:
+                    keep_examples: int = 3, catalog: Catalog | None = None) -> CaptionReport:
     """Caption every clip of `split` whose caption_source is not `captioner.name` (every clip with `force`).
 
-    `progress(total)` may return an object with `.advance(n)` and `.close()` (the CLI's rich bar).
+    `progress(total)` may return an object with `.advance(n)` and `.close()` (the CLI's rich bar). `catalog`
+    defaults to the one the split was rendered from (loading it parses every catalog YAML: pass one to reuse).
     """
     wall = time.perf_counter()
     root, info = open_split(split)
@@ -158,7 +159,7 @@ def recaption_split(split: str | Path, captioner: Captioner, batch_size: int | N
     if not todo:
         report.wall_seconds = time.perf_counter() - wall
         return report
-    catalog = split_catalog(info)
+    catalog = catalog if catalog is not None else split_catalog(info)
     if callable(getattr(captioner, "ensure_loaded", None)):  # load before the clock for seconds-per-clip starts
         t0 = time.perf_counter()
         captioner.ensure_loaded()

@@ -104,9 +104,9 @@ class TransformersCaptioner(Captioner):
         if int(num_frames) < 1 or int(batch_size) < 1 or int(max_new_tokens) < 1 or int(num_beams) < 1:
             raise CaptionerError(f"captioner {self.kind}: num_frames, batch_size, max_new_tokens and num_beams must "
                                  f"be >= 1 (got {num_frames}, {batch_size}, {max_new_tokens}, {num_beams})")
-        preload_native_libraries()
         resolve_dtype(dtype)  # validate now, not after a render has started
         self.source: ModelSource = resolve_model(str(model), self.kind, revision, allow_download)
+        preload_native_libraries()  # after the cheap checks, so a missing model is reported at once
         self.name = str(source_name) if source_name else f"{self.kind}:{self.source.model_id}"
         self.device_name, self.dtype_name = device, dtype
         self.num_frames, self.frame_max_side = int(num_frames), frame_max_side

@@ -159,3 +159,55 @@ def build_standin_minicpm(folder: Path, seed: int = 0) -> Path:
     model = AutoModel.from_config(config, trust_remote_code=True)
     model.save_pretrained(folder)
     return folder
+
+
+# ------------------------------------------------------------------------------------------------------------
+# MiniCPM-V 4.6, which transformers implements natively (model_type minicpmv4_6): `captioner=minicpm` takes the
+# generic image-text-to-text path for it. Token strings are our own; the processor only needs them distinct.
+MINICPMV46_NAMED = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "image_start_token": "<image>",
+                    "image_end_token": "</image>", "slice_start_token": "<slice>", "slice_end_token": "</slice>",
+                    "image_id_start_token": "<image_id>", "image_id_end_token": "</image_id>"}
+MINICPMV46_TEMPLATE = QWEN2_VL_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>")
+
+
+def build_tiny_minicpmv46(folder: Path, seed: int = 0) -> Path:
+    """A ~130k-parameter MiniCPMV4_6ForConditionalGeneration (Qwen3.5 text model, full attention only) with
+    its MiniCPMV4_6Processor, saved to `folder`."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.models.minicpmv4_6 import (MiniCPMV4_6Config, MiniCPMV4_6ForConditionalGeneration,
+                                                 MiniCPMV4_6Processor)
+    from transformers.models.minicpmv4_6.image_processing_minicpmv4_6 import MiniCPMV4_6ImageProcessor
+    from transformers.models.minicpmv4_6.video_processing_minicpmv4_6 import MiniCPMV4_6VideoProcessor
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *MINICPMV46_NAMED.values()]
+    vocab = {t: i for i, t in enumerate(special + [chr(c) for c in range(32, 127)] + ["\n"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok.decoder = decoders.Fuse()
+    # extra_special_tokens gives the tokenizer the named attributes (image_token, slice_start_token, ...) the
+    # MiniCPM-V processor reads.
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>",
+                                        additional_special_tokens=special[1:], extra_special_tokens=MINICPMV46_NAMED)
+    # One 56x56 view per frame, no slices: a handful of visual tokens per frame.
+    images = MiniCPMV4_6ImageProcessor(scale_resolution=56, max_slice_nums=1, slice_mode=False, use_image_id=False)
+    processor = MiniCPMV4_6Processor(image_processor=images, video_processor=MiniCPMV4_6VideoProcessor(),
+                                     tokenizer=tokenizer, chat_template=MINICPMV46_TEMPLATE)
+    eos, pad = vocab["<|im_end|>"], vocab["<|endoftext|>"]
+    config = MiniCPMV4_6Config(
+        text_config=dict(model_type="qwen3_5_text", vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                         layer_types=["full_attention", "full_attention"], max_position_embeddings=2048,
+                         eos_token_id=eos, pad_token_id=pad, bos_token_id=pad),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=56, patch_size=14),
+        insert_layer_id=0, image_size=56, image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"],
+    )
+    torch.manual_seed(seed)
+    model = MiniCPMV4_6ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id, model.generation_config.pad_token_id = eos, pad
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

@@ -19,6 +19,20 @@ from hmworld.split import Split
 from hmworld.split.format import fingerprint
 
 
+CAT = None
+
+
+@pytest.fixture(autouse=True)
+def _shared_catalog(catalog):
+    """Loading the catalog parses every YAML file (seconds on this CPU): load it once per session."""
+    global CAT
+    CAT = catalog
+
+
+def run(split, captioner, **kwargs):
+    return recaption_split(split, captioner, catalog=CAT, **kwargs)
+
+
 class Counting(Captioner):
     """Captions from the request, counts calls, and can fail after `fail_after` clips (a crash mid-run)."""
 
@@ -59,7 +73,7 @@ def test_recaption_updates_clip_json_manifest_and_captions_and_keeps_the_fingerp
     info_bytes = (split / "split.json").read_bytes()
     fp = fingerprint([r for _, r in split_records(split)])
     assert set(before.manifest.caption_source) == {"template"}
-    report = recaption_split(split, Counting(), batch_size=2)
+    report = run(split, Counting(), batch_size=2)
     assert (report.total, report.captioned, report.skipped) == (3, 3, 0)
     after = Split(split)
     assert set(after.manifest.caption_source) == {"fake-vlm"}
@@ -75,20 +89,20 @@ def test_recaption_updates_clip_json_manifest_and_captions_and_keeps_the_fingerp
 
 def test_a_run_that_dies_midway_resumes_with_only_the_rest(split):
     with pytest.raises(RuntimeError, match="died at clip"):
-        recaption_split(split, Counting(fail_after=2), batch_size=1)
+        run(split, Counting(fail_after=2), batch_size=1)
     state = clip_json_state(split)
     assert sorted(src for _, src in state.values()) == ["fake-vlm", "fake-vlm", "template"]
     assert_consistent(split)  # the committed batches are already in the manifest
     again = Counting()
-    report = recaption_split(split, again, batch_size=1)
+    report = run(split, again, batch_size=1)
     assert (report.captioned, report.skipped) == (1, 2)
     assert again.seen == [cid for cid, (_, src) in state.items() if src == "template"]
     assert_consistent(split)
     noop = Counting()
-    report = recaption_split(split, noop)
+    report = run(split, noop)
     assert (report.captioned, report.skipped, noop.seen) == (0, 3, [])
     forced = Counting()
-    assert recaption_split(split, forced, force=True, limit=2).captioned == 2 and len(forced.seen) == 2
+    assert run(split, forced, force=True, limit=2).captioned == 2 and len(forced.seen) == 2
 
 
 def test_manifest_and_captions_match_clip_json_between_every_batch(split):
@@ -98,7 +112,7 @@ def test_manifest_and_captions_match_clip_json_between_every_batch(split):
         assert_consistent(split)
         checks.append(1)
 
-    recaption_split(split, Counting(check=check), batch_size=1)
+    run(split, Counting(check=check), batch_size=1)
     assert len(checks) == 3
 
 
@@ -111,18 +125,18 @@ def test_a_kill_between_the_two_file_replacements_leaves_whole_files_and_the_nex
             raise KeyboardInterrupt("killed between manifest.parquet and captions.txt")
         real(path, text)
 
-    recaption_split(split, Counting(name="first"), batch_size=3)  # both files at state "first"
+    run(split, Counting(name="first"), batch_size=3)  # both files at state "first"
     first_captions = (split / "captions.txt").read_text()
     assert first_captions != old_captions
     monkeypatch.setattr(writer_module, "atomic_write_text", dies_before_captions)
     with pytest.raises(KeyboardInterrupt):
-        recaption_split(split, Counting(name="second"), batch_size=3)
+        run(split, Counting(name="second"), batch_size=3)
     # manifest.parquet was replaced whole (state "second"), captions.txt is still the whole previous file.
     assert set(pd.read_parquet(split / "manifest.parquet").caption_source) == {"second"}
     assert (split / "captions.txt").read_text() == first_captions
     assert not list(split.glob(".*.tmp"))  # no half-written temporaries left beside them
     monkeypatch.setattr(writer_module, "atomic_write_text", real)
-    report = recaption_split(split, Counting(name="second"))
+    report = run(split, Counting(name="second"))
     assert report.captioned == 0  # clip.json already says "second": nothing to redo ...
     assert_consistent(split)  # ... but the files are consistent again
 
@@ -154,7 +168,7 @@ def test_sigkill_midway_leaves_a_consistent_split_and_rerun_finishes(split):
     assert_consistent(split)
     Split(split)  # still readable
     rest = Counting(name="killed-vlm")
-    assert recaption_split(split, rest).captioned == 1 and len(rest.seen) == 1
+    assert run(split, rest).captioned == 1 and len(rest.seen) == 1
     assert_consistent(split)
 
 
@@ -167,12 +181,12 @@ def test_not_a_split_and_a_captioner_returning_too_few_captions_are_named(split,
             return super().caption(requests)[:-1]
 
     with pytest.raises(SplitError, match="returned 1 captions for 2 clips"):
-        recaption_split(split, Short(), batch_size=2)
+        run(split, Short(), batch_size=2)
     assert set(src for _, src in clip_json_state(split).values()) == {"template"}  # nothing half-applied
 
 
 def test_template_captioner_rebuilds_the_same_captions(split):
     expected = (split / "captions.txt").read_text()
-    report = recaption_split(split, build_captioner({"name": "template"}), force=True)
+    report = run(split, build_captioner({"name": "template"}), force=True)
     assert report.captioned == 3
     assert (split / "captions.txt").read_text() == expected  # same requests as at render time -> same text
