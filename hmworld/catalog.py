@@ -11,9 +11,24 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from omegaconf import OmegaConf
+import yaml
 
 from hmworld.errors import ConfigError
+
+# Catalog entries are plain data (no interpolation), so the C YAML loader is enough and ~15x faster than
+# OmegaConf for the ~100 files read at every start.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields")
+    return data
 
 COCO_CLASSES = {
     "person": 0, "bird": 14, "cat": 15, "dog": 16, "horse": 17, "sheep": 18,
@@ -277,10 +292,9 @@ def load_catalog(config_dirs: Sequence[str | Path] = ()) -> Catalog:
             raise ConfigError(f"catalog folder {root} does not exist")
         for group, (attr, parse) in _GROUPS.items():
             for path in sorted((root / group).glob("*.yaml")):
-                data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-                getattr(catalog, attr)[path.stem] = parse(path.stem, data)
+                getattr(catalog, attr)[path.stem] = parse(path.stem, _load_yaml(path))
         for path in sorted((root / "partition").glob("*.yaml")):
-            data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+            data = _load_yaml(path)
             catalog.partitions[path.stem] = Partition(path.stem, tuple(data["scenes"]), tuple(data["subjects"]))
     for part in catalog.partitions.values():
         for group, names in (("scenes", part.scenes), ("subjects", part.subjects)):
