@@ -95,9 +95,10 @@ def select_memory_frames(
     m_start, m_end = memory_frame_spans(fm, mem_stride, num_frames, device)
     inside = (m_start[None, :] >= w_start[:, None]) & (m_end[None, :] <= w_end[:, None])  # [F, Fm]
     eligible = ~inside
-    scores = affinity.float().masked_fill(inside, float("-inf"))
-    # NaN affinities (degenerate inputs) rank last but stay eligible: they are still memory frames.
-    scores = torch.nan_to_num(scores, nan=torch.finfo(torch.float32).min, posinf=torch.finfo(torch.float32).max)
+    # Non-finite affinities (degenerate inputs) rank last among the eligible frames but stay eligible;
+    # excluded frames get -inf, strictly below every eligible one, so they sort after all of them.
+    lo, hi = torch.finfo(torch.float32).min, torch.finfo(torch.float32).max
+    scores = torch.nan_to_num(affinity.float(), nan=lo, posinf=hi, neginf=lo).masked_fill(inside, float("-inf"))
     order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :top_k]
     keep = torch.gather(eligible.expand(b, f, fm), -1, order)
     order = torch.where(keep, order, torch.full_like(order, -1))

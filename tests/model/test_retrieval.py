@@ -123,6 +123,16 @@ def test_ties_break_to_lowest_index_and_excluded_frames_are_padded():
     assert idx[0, :, 0].tolist() == [2, 2, 2, 2, 0, 0]
 
 
+def test_non_finite_affinities_stay_eligible_after_the_finite_ones():
+    nan, inf = float("nan"), float("inf")
+    affinity = torch.tensor([[[5.0, nan, 1.0, -inf]]]).expand(1, 8, 4).clone()
+    idx = select_memory_frames(affinity, num_frames=8, top_k=3, window_size=2, mem_stride=2)
+    # frame 0's window [0, 2) excludes memory frame 0 however high it scores; finite scores first, then the
+    # non-finite ones by index, and they are not crowded out by the excluded frame
+    assert idx[0, 0].tolist() == [2, 1, 3]
+    assert idx[0, 4].tolist() == [0, 2, 1]  # window [3, 5) excludes nothing: memory frame 2 = [4, 6) sticks out
+
+
 def test_custom_affinity_and_representations(gen):
     grid, mem_grid = (6, 2, 2), (3, 1, 1)
     q, k, v, km, vm = _inputs(gen(5), 1, grid, mem_grid)

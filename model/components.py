@@ -1,0 +1,362 @@
+"""Building the pipeline's components from a model config (the `model` group of render_configs).
+
+Three components, each either loaded from local weights (or the Hugging Face cache / a download when online) or,
+for the tiny CPU configuration, built from a config with a seeded initialisation:
+
+* the transformer: `HyDRATransformer3DModel` (random init from ``transformer.config``, or Wan2.1 weights from
+  ``transformer.pretrained`` with an optional released HyDRA checkpoint on top);
+* the VAE: diffusers' `AutoencoderKLWan`, with Wan's latent normalisation ``(z - latents_mean) / latents_std``
+  taken from the VAE's own config;
+* the text encoder: UMT5 through transformers (bf16 by default, even on CPU: UMT5-XXL in float32 does not fit
+  24 GiB), or ``hashed``, a weightless deterministic word-hash embedding for CPU smoke runs without downloads.
+
+Each component also has an *identity*: a small JSON-able dict computed from the config and the weight files'
+names and sizes without loading anything. Cache entries are keyed by it, so the trainer can find the entries a
+configuration needs without loading the encoders.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from hmworld.errors import ConfigError
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+def to_plain(cfg: Any) -> Any:
+    """OmegaConf config -> plain Python containers (dicts and lists), anything else unchanged."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(cfg, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a base dependency
+        pass
+    return cfg
+
+
+def dtype_of(name: str | None, default: torch.dtype = torch.float32) -> torch.dtype:
+    if name is None:
+        return default
+    if name not in DTYPES:
+        raise ConfigError(f"unknown dtype {name!r}; use one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def digest(obj: Any, n: int = 16) -> str:
+    """Short stable hash of a JSON-able object (sorted keys)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:n]
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with the global torch RNG seeded, restoring the caller's RNG state afterwards.
+
+    diffusers' and transformers' layers draw their initialisation from the global generator and take no
+    `generator=` argument, so a seeded fork is the only way to make a random init a pure function of the config
+    without disturbing anyone else's random stream.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _local_or_hub(path: str, what: str, key: str) -> Path:
+    """A local folder, or a Hugging Face repo id resolved through the standard cache (downloads only when online)."""
+    p = Path(os.path.expanduser(str(path)))
+    if p.exists():
+        return p
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(str(path)))
+        except Exception as exc:  # offline, unknown repo, no permission
+            raise ConfigError(f"{key}={path}: not a local folder, and the Hugging Face repo could not be fetched "
+                              f"({type(exc).__name__}: {exc}); download the {what} and pass its local path") from exc
+    raise ConfigError(f"{key}={path}: {what} not found (no such file or folder)")
+
+
+def _files_identity(folder: Path) -> list:
+    """Names and sizes of the files that define a pretrained component (cheap: no hashing of GiB-sized weights)."""
+    out = []
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and not f.name.startswith("."):
+            if f.suffix in (".json", ".model", ".txt"):
+                out.append([str(f.relative_to(folder)), hashlib.sha256(f.read_bytes()).hexdigest()[:16]])
+            else:
+                out.append([str(f.relative_to(folder)), f.stat().st_size])
+    return out
+
+
+def _subfolder(path: Path, sub: str | None) -> Path:
+    return path / sub if sub else path
+
+
+# ----------------------------------------------------------------------------------------------- transformer
+def build_transformer(model_cfg, *, seed: int = 0):
+    """`HyDRATransformer3DModel` from ``model.transformer``: Wan weights when ``pretrained`` names them, else a
+    seeded random init of ``config`` (float32, for from-scratch training)."""
+    from .transformer_hydra import HyDRATransformer3DModel
+
+    tcfg = to_plain(model_cfg["transformer"])
+    config = dict(tcfg.get("config") or {})
+    for key in ("patch_size", "memory_kernel", "fov_depths"):
+        if key in config and config[key] is not None:
+            config[key] = tuple(config[key])
+    pretrained = tcfg.get("pretrained")
+    dtype = dtype_of(tcfg.get("dtype"), torch.float32)
+    if pretrained:
+        folder = _local_or_hub(pretrained, "Wan transformer weights", "model.transformer.pretrained")
+        folder = _subfolder(folder, tcfg.get("subfolder"))
+        hydra_keys = {k: v for k, v in config.items() if k in HyDRATransformer3DModel.HYDRA_CONFIG_KEYS}
+        gen = torch.Generator().manual_seed(int(seed))
+        model = HyDRATransformer3DModel.from_wan_pretrained(
+            folder, torch_dtype=dtype, hydra_checkpoint=tcfg.get("hydra_checkpoint"), generator=gen, **hydra_keys)
+        return model
+    if not config:
+        raise ConfigError("model.transformer: give either `pretrained` (Wan weights) or `config` (random init)")
+    with seeded(seed):
+        model = HyDRATransformer3DModel(**config)
+    if tcfg.get("hydra_checkpoint"):
+        from .checkpoint import load_hydra_checkpoint
+
+        load_hydra_checkpoint(model, tcfg["hydra_checkpoint"])
+    return model.to(dtype)
+
+
+def transformer_uses_memory(model_cfg) -> tuple[bool, int]:
+    """(whether the retrieval mode reads memory tokens, the tokenizer's temporal stride)."""
+    config = to_plain(model_cfg["transformer"]).get("config") or {}
+    mode = config.get("retrieval_mode", "dynamic")
+    kernel = config.get("memory_kernel") or (2, 2, 2)
+    return mode in ("dynamic", "fov"), int(kernel[0])
+
+
+# ----------------------------------------------------------------------------------------------- VAE
+VAE_SPATIAL_STRIDE = 8
+VAE_TEMPORAL_STRIDE = 4
+
+
+class LatentVAE:
+    """AutoencoderKLWan plus Wan's latent normalisation (as diffusers' Wan pipelines apply it).
+
+    diffusers' VAE returns raw latents (DiffSynth's returns normalised ones); the DiT works on normalised
+    latents, so `encode` returns ``(mode - mean) / std`` and `decode` undoes it. The posterior's mode (its mean)
+    is used rather than a sample, so a clip's cache entry is a deterministic function of the clip.
+    """
+
+    def __init__(self, vae, dtype: torch.dtype):
+        self.vae = vae.eval().requires_grad_(False)
+        self.dtype = dtype
+        z = int(vae.config.z_dim)
+        self.mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1)
+        self.std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1)
+        self.z_dim = z
+
+    @property
+    def device(self):
+        return next(self.vae.parameters()).device
+
+    def to(self, device) -> "LatentVAE":
+        self.vae.to(device)
+        return self
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, T, H, W]`` in [-1, 1] (T = 4k+1) -> normalised latents ``[B, z, k+1, H/8, W/8]`` float32."""
+        dist = self.vae.encode(video.to(self.device, self.dtype)).latent_dist
+        z = dist.mode().float()
+        return (z - self.mean.to(z.device)) / self.std.to(z.device)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> video ``[B, 3, T, H, W]`` in [-1, 1] float32."""
+        z = latents.float() * self.std.to(latents.device) + self.mean.to(latents.device)
+        out = self.vae.decode(z.to(self.device, self.dtype)).sample
+        return out.float().clamp(-1, 1)
+
+
+def vae_identity(model_cfg) -> dict:
+    vcfg = to_plain(model_cfg["vae"])
+    ident = {"class": "AutoencoderKLWan", "dtype": vcfg.get("dtype") or "float32"}
+    if vcfg.get("pretrained"):
+        folder = _subfolder(_local_or_hub(vcfg["pretrained"], "VAE", "model.vae.pretrained"), vcfg.get("subfolder"))
+        ident["files"] = _files_identity(folder)
+    else:
+        ident["config"] = vcfg.get("config")
+        ident["seed"] = int(vcfg.get("seed", 0))
+    return ident
+
+
+def build_vae(model_cfg, device="cpu") -> LatentVAE:
+    from diffusers import AutoencoderKLWan
+
+    vcfg = to_plain(model_cfg["vae"])
+    dtype = dtype_of(vcfg.get("dtype"), torch.float32)
+    if vcfg.get("pretrained"):
+        folder = _local_or_hub(vcfg["pretrained"], "VAE", "model.vae.pretrained")
+        kwargs = {"subfolder": vcfg["subfolder"]} if vcfg.get("subfolder") else {}
+        try:
+            vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"model.vae.pretrained={folder}: cannot load an AutoencoderKLWan from it ({exc})") from exc
+    else:
+        if not vcfg.get("config"):
+            raise ConfigError("model.vae: give either `pretrained` (a folder holding AutoencoderKLWan) or `config`")
+        with seeded(int(vcfg.get("seed", 0))):
+            vae = AutoencoderKLWan(**vcfg["config"]).to(dtype)
+    if int(vae.config.z_dim) != len(vae.config.latents_mean) or int(vae.config.z_dim) != len(vae.config.latents_std):
+        raise ConfigError(f"model.vae: latents_mean/latents_std must have z_dim={vae.config.z_dim} entries")
+    return LatentVAE(vae.to(device), dtype)
+
+
+# ----------------------------------------------------------------------------------------------- text
+def clean_caption(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class HashedTextEncoder:
+    """Weightless, deterministic caption embedding for CPU smoke runs (no download, no tokenizer files).
+
+    Each lower-cased word is hashed (blake2b) into one of ``vocab`` buckets whose vector is drawn once from a
+    generator seeded by ``seed``; a sinusoidal code of the word's position is added, so word order matters.
+    It is no language model: it only gives the tiny configuration a caption signal to condition on.
+    """
+
+    def __init__(self, dim: int, max_length: int, vocab: int = 4096, seed: int = 0):
+        self.dim, self.max_length, self.vocab = int(dim), int(max_length), int(vocab)
+        g = torch.Generator().manual_seed(int(seed))
+        self.table = torch.randn(self.vocab, self.dim, generator=g)
+        pos = torch.arange(self.max_length, dtype=torch.float32)[:, None]
+        freq = torch.exp(-math.log(10000.0) * torch.arange(0, self.dim, 2, dtype=torch.float32) / self.dim)
+        pe = torch.zeros(self.max_length, self.dim)
+        pe[:, 0::2] = torch.sin(pos * freq)
+        pe[:, 1::2] = torch.cos(pos * freq)[:, : self.dim // 2]
+        self.positions = pe
+        self.dtype = torch.float32
+
+    def _bucket(self, word: str) -> int:
+        return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little") % self.vocab
+
+    def encode(self, captions: list[str]) -> list[torch.Tensor]:
+        out = []
+        for text in captions:
+            words = re.findall(r"[a-z0-9]+", clean_caption(text).lower())[: self.max_length]
+            if not words:
+                out.append(torch.zeros(0, self.dim))
+                continue
+            idx = torch.tensor([self._bucket(w) for w in words])
+            out.append(self.table[idx] + self.positions[: len(words)])
+        return out
+
+
+class UMT5TextEncoder:
+    """UMT5 encoder (transformers) as Wan uses it: tokens up to ``max_length``, the last hidden state of the real
+    tokens only (Wan zero-pads the rest to ``max_length``, which the collate step does)."""
+
+    def __init__(self, encoder, tokenizer, max_length: int, dtype: torch.dtype):
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.dtype = dtype
+        self.dim = int(encoder.config.d_model)
+
+    @torch.no_grad()
+    def encode(self, captions: list[str]) -> list[torch.Tensor]:
+        device = next(self.encoder.parameters()).device
+        tok = self.tokenizer([clean_caption(c) for c in captions], padding="max_length", max_length=self.max_length,
+                             truncation=True, add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        lengths = mask.sum(dim=1).tolist()
+        return [hidden[i, : int(n)].to("cpu") for i, n in enumerate(lengths)]
+
+
+def text_identity(model_cfg) -> dict:
+    tcfg = to_plain(model_cfg["text_encoder"])
+    kind = tcfg.get("kind", "umt5")
+    ident = {"kind": kind, "max_length": int(tcfg.get("max_length", 512))}
+    if kind == "hashed":
+        ident.update(dim=int(tcfg["dim"]), vocab=int(tcfg.get("vocab", 4096)), seed=int(tcfg.get("seed", 0)))
+    elif kind == "umt5":
+        ident["dtype"] = tcfg.get("dtype") or "bfloat16"
+        folder = _local_or_hub(tcfg["pretrained"], "UMT5 text encoder", "model.text_encoder.pretrained")
+        ident["files"] = _files_identity(_subfolder(folder, tcfg.get("subfolder")))
+        tok = tcfg.get("tokenizer")
+        if tok:
+            ident["tokenizer"] = _files_identity(_subfolder(_local_or_hub(tok, "tokenizer", "model.text_encoder.tokenizer"),
+                                                            tcfg.get("tokenizer_subfolder")))
+    else:
+        raise ConfigError(f"model.text_encoder.kind={kind!r}: use umt5 or hashed")
+    return ident
+
+
+def text_dim(model_cfg) -> int:
+    """Width of the text embeddings the transformer expects (its ``text_dim``)."""
+    tcfg = to_plain(model_cfg["text_encoder"])
+    if tcfg.get("kind") == "hashed":
+        return int(tcfg["dim"])
+    return int(tcfg.get("dim") or 4096)
+
+
+def build_text_encoder(model_cfg, device="cpu"):
+    tcfg = to_plain(model_cfg["text_encoder"])
+    kind = tcfg.get("kind", "umt5")
+    if kind == "hashed":
+        return HashedTextEncoder(tcfg["dim"], tcfg.get("max_length", 512), tcfg.get("vocab", 4096), tcfg.get("seed", 0))
+    if kind != "umt5":
+        raise ConfigError(f"model.text_encoder.kind={kind!r}: use umt5 or hashed")
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    if not tcfg.get("pretrained"):
+        raise ConfigError("model.text_encoder.pretrained is required for kind=umt5 (a folder or repo id holding "
+                          "UMT5EncoderModel weights, e.g. Wan2.1-T2V-1.3B-Diffusers with subfolder text_encoder)")
+    dtype = dtype_of(tcfg.get("dtype"), torch.bfloat16)
+    folder = _local_or_hub(tcfg["pretrained"], "UMT5 text encoder", "model.text_encoder.pretrained")
+    tok_folder = _local_or_hub(tcfg.get("tokenizer") or tcfg["pretrained"], "tokenizer", "model.text_encoder.tokenizer")
+    enc_kwargs = {"subfolder": tcfg["subfolder"]} if tcfg.get("subfolder") else {}
+    tok_kwargs = {"subfolder": tcfg["tokenizer_subfolder"]} if tcfg.get("tokenizer_subfolder") else {}
+    try:
+        encoder = UMT5EncoderModel.from_pretrained(str(folder), torch_dtype=dtype, **enc_kwargs)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.text_encoder.pretrained={folder}: cannot load UMT5EncoderModel ({exc})") from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(tok_folder), **tok_kwargs)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.text_encoder.tokenizer={tok_folder}: cannot load a tokenizer ({exc})") from exc
+    return UMT5TextEncoder(encoder.to(device), tokenizer, tcfg.get("max_length", 512), dtype)
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """What the model sees of a clip: frames per half and the frame size after resize/crop."""
+
+    context_frames: int
+    target_frames: int
+    height: int
+    width: int
+
+    @property
+    def context_latents(self) -> int:
+        return (self.context_frames - 1) // VAE_TEMPORAL_STRIDE + 1
+
+    @property
+    def target_latents(self) -> int:
+        return (self.target_frames - 1) // VAE_TEMPORAL_STRIDE + 1
+
+    @property
+    def latent_hw(self) -> tuple[int, int]:
+        return self.height // VAE_SPATIAL_STRIDE, self.width // VAE_SPATIAL_STRIDE
