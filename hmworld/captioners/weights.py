@@ -87,8 +87,8 @@ def resolve_model(model: str, captioner: str, revision: str | None = None,
     switches = offline_switches()
     where = (f"looked for the local folder {local.resolve()} and for hub id {model!r} in the Hugging Face cache "
              f"{cached_at}")
-    how = (f"download it where there is network (`huggingface-cli download {model} --local-dir DIR`) and pass "
-           f"captioner.model=DIR")
+    how = (f"Download it where there is network (`hf download {model} --local-dir DIR`; older huggingface_hub: "
+           f"`huggingface-cli download`) and pass captioner.model=DIR")
     if switches or allow_download is False:
         reason = f"offline ({', '.join(f'{s}=1' for s in switches)})" if switches else "downloads disabled"
         raise CaptionerWeightsError(f"captioner {captioner}: no weights for {model!r}: {where}; {reason}. {how}")

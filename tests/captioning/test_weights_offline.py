@@ -27,7 +27,7 @@ def test_hub_id_offline_names_the_local_folder_and_the_cache_it_looked_in(empty_
     msg = str(err.value)
     assert str(tmp_path / "openbmb" / "MiniCPM-V-4_5") in msg
     assert str(empty_hf_home / "hub" / "models--openbmb--MiniCPM-V-4_5") in msg
-    assert "HF_HUB_OFFLINE=1" in msg and "huggingface-cli download openbmb/MiniCPM-V-4_5" in msg
+    assert "HF_HUB_OFFLINE=1" in msg and "hf download openbmb/MiniCPM-V-4_5 --local-dir DIR" in msg
 
 
 def test_hub_id_is_found_in_the_standard_cache_offline(empty_hf_home, tiny_qwen):
