@@ -205,11 +205,13 @@ class GameProcess:
 
 
 class _Failure(Exception):
-    """Internal: a request failed; `hung` means the game stopped answering (kill it if we launched it)."""
+    """Internal: a request failed. `hung`: the game stopped answering (kill it if we launched it);
+    `transient`: the link failed (lost or timed out), so trying again on a new connection can succeed, unlike
+    an `error ...` reply, which the same request would get again."""
 
-    def __init__(self, message: str, hung: bool = False):
+    def __init__(self, message: str, hung: bool = False, transient: bool = False):
         super().__init__(message)
-        self.hung = hung
+        self.hung, self.transient = hung, transient or hung
 
 
 class UnrealCVRenderer(Renderer):
@@ -368,14 +370,14 @@ class UnrealCVRenderer(Renderer):
         except TimeoutError as exc:
             raise _Failure(f"timeout: {exc} (the game stopped answering)", hung=True) from exc
         except (ConnectionError, OSError) as exc:
-            raise _Failure(f"connection lost: {exc}") from exc
+            raise _Failure(f"connection lost: {exc}", transient=True) from exc
         for cmd, reply in zip(commands, replies):
             if _is_error(reply):
                 raise _Failure(f"'{cmd}' answered '{reply.strip()}'")
         return replies
 
-    def _fail(self, spec: ClipSpec, where: str, exc: _Failure) -> RenderFailure:
-        """Drop the connection (kill our game if it hung or died) and build the error the render job retries."""
+    def _drop(self, exc: _Failure) -> str:
+        """Close the connection after a failure (killing our game if it hung); returns what happened to it."""
         detail = str(exc)
         if self.game is not None:
             if self.game.alive() and exc.hung:
@@ -384,7 +386,11 @@ class UnrealCVRenderer(Renderer):
             elif not self.game.alive():
                 detail += f"; the game exited with code {self.game.exit_code()}, log tail:\n{self.game.log_tail()}"
         self._disconnect()
-        return RenderFailure(f"unrealcv at {self.endpoint}: clip {spec.clip_id} {where}: {detail}")
+        return detail
+
+    def _fail(self, spec: ClipSpec, where: str, exc: _Failure) -> RenderFailure:
+        """Drop the connection and build the error the render job retries (from the clip's first frame)."""
+        return RenderFailure(f"unrealcv at {self.endpoint}: clip {spec.clip_id} {where}: {self._drop(exc)}")
 
     # ------------------------------------------------------------------------------------ render
     def render(self, spec: ClipSpec) -> Iterator[Frame]:
@@ -397,11 +403,18 @@ class UnrealCVRenderer(Renderer):
                 raise ConfigError(f"subject {t.name!r} has no unreal.asset in render_configs/subject/{t.name}.yaml")
         if not scene.unreal_level:
             raise ConfigError(f"scene {spec.scene!r} has no unreal.level in render_configs/scene/{spec.scene}.yaml")
-        self._connect()
-        try:
-            names, colors = self._setup_clip(scene.unreal_level, subjects, width, height, hfov)
-        except _Failure as exc:
-            raise self._fail(spec, "setup", exc) from None
+        # Nothing is yielded before the setup succeeds, so a link that failed here (e.g. a connection the game
+        # closed while idle between clips) is retried on a new connection without failing the clip.
+        for attempt in range(self.max_reconnects + 1):
+            self._connect()
+            try:
+                names, colors = self._setup_clip(scene.unreal_level, subjects, width, height, hfov)
+                break
+            except _Failure as exc:
+                if not exc.transient or attempt == self.max_reconnects:
+                    raise self._fail(spec, "setup", exc) from None
+                self._drop(exc)
+                time.sleep(min(self.backoff_s * 2 ** attempt, self.backoff_max_s))
         cam = self.camera_id
         loc, pitch, yaw, roll = c2w_to_ue_pose(spec.camera_c2w)
         sub_loc = [world_to_ue_location(t.positions) for t, _ in subjects]

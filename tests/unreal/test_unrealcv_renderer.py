@@ -110,6 +110,15 @@ def test_faults_mid_clip_restart_the_clip_and_the_split_finishes_whole(tmp_path,
     assert_same_split(tmp_path / "ue", embedded_split)
 
 
+def test_a_link_lost_between_clips_is_reconnected_without_failing_a_clip(tmp_path, embedded_split):
+    # the second render's setup (its `vget /objects`) finds the connection gone: reconnect, nothing to redo
+    with UnrealCVSimulator(sim_catalog(), faults=Faults(drop_after=2, match="vget /objects")) as sim:
+        report = run_render(ue_config(tmp_path / "ue", sim.port))
+        assert len(sim.fault_log) == 1 and sim.connections == 2
+    assert report.render_failures == 0 and report.failed_clips == []
+    assert_same_split(tmp_path / "ue", embedded_split)
+
+
 def test_summary_shows_the_failure_count(tmp_path):
     with UnrealCVSimulator(sim_catalog(), faults=Faults(drop_after=10, match="object_mask")) as sim:
         proc = run_cli("render", f"out={tmp_path / 'ue'}", *TINY, "renderer=unrealcv",
