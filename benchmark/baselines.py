@@ -1,0 +1,114 @@
+"""Reference predictors: the floors a video-prediction leaderboard needs, written as normal submissions.
+
+    repeat-last    every target frame is the last context frame (a model that stops time)
+    mean-context   every target frame is the per-pixel mean of the context frames (a blurry average)
+
+`predict_baseline(name, split, out)` writes `<clip_id>.mp4` (target frames only, includes_context: false) and
+then submission.yaml through the submission module, so a folder without submission.yaml is unfinished.
+Each video is written to a temporary name and renamed, so a killed run resumes with the clips it lacks; the
+encoder is deterministic, so reruns give byte-identical files (and the same submission id).
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from hmworld.benchmark.errors import BenchmarkError
+from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
+                                          video_name, write_submission_info)
+from hmworld.video import VideoWriter, read_video
+
+
+def repeat_last(context: np.ndarray, target_frames: int) -> np.ndarray:
+    return np.repeat(context[-1:], target_frames, axis=0)
+
+
+def mean_context(context: np.ndarray, target_frames: int) -> np.ndarray:
+    # Integer sum then round-half-up: exact and the same on every machine (no float summation order).
+    total = context.astype(np.uint32).sum(axis=0)
+    n = context.shape[0]
+    mean = ((2 * total + n) // (2 * n)).astype(np.uint8)
+    return np.repeat(mean[None], target_frames, axis=0)
+
+
+PREDICTORS: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], str]] = {
+    "repeat-last": (repeat_last, "Reference floor: every target frame is the last context frame."),
+    "mean-context": (mean_context, "Reference floor: every target frame is the per-pixel mean of the context frames."),
+}
+
+
+@dataclass
+class BaselineReport:
+    name: str
+    out: Path
+    written: int
+    already: int
+    clips: int
+    seconds: float
+
+
+def predict_baseline(name: str, split: str | Path, out: str | Path,
+                     progress: Optional[Callable[[str, int], Any]] = None) -> BaselineReport:
+    from hmworld.errors import SplitError
+    from hmworld.split import Split
+
+    if name not in PREDICTORS:
+        raise BenchmarkError(f"name={name!r}: choose one of {sorted(PREDICTORS)}")
+    fn, description = PREDICTORS[name]
+    try:
+        sp = Split(split)
+    except SplitError as exc:
+        raise BenchmarkError(str(exc)) from exc
+    if not sp.complete or not sp.fingerprint:
+        raise BenchmarkError(f"split={split}: not complete; finish rendering it first")
+    out = Path(out)
+    fps = float(sp.manifest["fps"].iloc[0])
+    info = SubmissionInfo(model=name, split_fingerprint=sp.fingerprint, fps=int(fps) if fps.is_integer() else fps,
+                          includes_context=False, description=description, url="", params=0)
+    if (out / SUBMISSION_YAML).exists():
+        try:
+            existing = read_submission_info(out)
+        except SubmissionError as exc:
+            raise BenchmarkError(f"out={out}: holds an unreadable submission.yaml:\n{exc}") from exc
+        if existing != info:
+            diff = [f"{k}: {getattr(existing, k)!r} here, {getattr(info, k)!r} wanted"
+                    for k in info.to_dict() if getattr(existing, k) != getattr(info, k)]
+            raise BenchmarkError(f"out={out}: holds a different submission; choose another folder\n  - " +
+                                 "\n  - ".join(diff))
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".tmp-*.mp4"):
+        stale.unlink()           # a video half-written by a killed run
+    started = time.perf_counter()
+    written = already = 0
+    bar = progress(f"{name}", len(sp)) if progress else None
+    try:
+        for clip in sp:
+            dest = out / video_name(clip.clip_id)
+            if dest.exists():
+                already += 1
+            else:
+                context = read_video(clip.video_path, 0, clip.context_frames, max_frames=clip.context_frames + 1)
+                frames = fn(context, clip.target_frames)
+                tmp = out / f".tmp-{uuid.uuid4().hex[:8]}.mp4"
+                try:
+                    with VideoWriter(tmp, frames.shape[2], frames.shape[1], fps) as w:
+                        for f in frames:
+                            w.write(f)
+                    os.replace(tmp, dest)
+                finally:
+                    if tmp.exists():
+                        tmp.unlink()
+                written += 1
+            if bar:
+                bar.advance()
+    finally:
+        if bar:
+            bar.close()
+    write_submission_info(out, info)
+    return BaselineReport(name, out, written, already, len(sp), time.perf_counter() - started)

@@ -1,0 +1,275 @@
+"""The leaderboard: split-level figures per submission from the store, ranked within comparable groups.
+
+    build_leaderboard("results.sqlite", "site/")   # leaderboard.csv, leaderboard.md, reported.csv, index.html, thumbs/
+
+Only submissions scored on the same split fingerprint under the same convention version are ranked together
+(each such group is its own table). Within a group, complete submissions (every clip of the split scored)
+come first, ordered by `rank_by` (PSNR by default, the paper's first column) in its better direction; partial
+ones follow, marked. Split-level figures follow the metric conventions through hmworld.metrics.aggregate
+(per-video means averaged over videos; VBench consistency frame-weighted). Nothing here depends on the clock,
+so the same store always gives the same files.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from hmworld.benchmark.errors import BenchmarkError
+from hmworld.benchmark.reported import REPORTED, REPORTED_COLUMNS, REPORTED_HEADING
+from hmworld.benchmark.store import ResultsStore
+from hmworld.fsutil import atomic_write_bytes, atomic_write_text
+
+# The paper's column order.
+METRIC_COLUMNS = ("psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subject_consistency", "background_consistency")
+CSV_COLUMNS = ("model", *METRIC_COLUMNS, "clips", "dsc_miss_rate", "split_fingerprint", "convention_version")
+LOWER_IS_BETTER = {"lpips", "dsc_miss_rate"}
+LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "dsc_ctx": "DSC_ctx", "dsc_gt": "DSC_GT",
+          "subject_consistency": "Subject Cons.", "background_consistency": "Background Cons.",
+          "dsc_miss_rate": "DSC miss rate"}
+GROUP_OF = {"psnr": "psnr", "ssim": "ssim", "lpips": "lpips", "dsc_ctx": "dsc", "dsc_gt": "dsc",
+            "dsc_miss_rate": "dsc", "subject_consistency": "subject_consistency",
+            "background_consistency": "background_consistency"}
+VALUE_COLUMNS = (*METRIC_COLUMNS, "dsc_miss_rate")
+
+
+def arrow(col: str) -> str:
+    return "↓" if col in LOWER_IS_BETTER else "↑"
+
+
+@dataclass
+class SubmissionSummary:
+    submission_id: str
+    model: str
+    split_fingerprint: str
+    convention_version: str
+    info: dict
+    split_clips: int
+    clips: int                                      # clips with every computed metric stored: what the figures cover
+    values: dict[str, Optional[float]]
+    groups: list[str]                               # metric groups with stored rows
+    status: dict[str, tuple[str, str]]
+    per_clip: list[dict] = field(default_factory=list)
+    invalid: dict[str, list[str]] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)   # valid clips still missing a metric (scoring unfinished)
+    rank: Optional[int] = None
+    display: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.clips == self.split_clips
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.submission_id, self.split_fingerprint, self.convention_version)
+
+
+def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
+    from hmworld.metrics import CONVENTION_VERSION, ClipScore, aggregate
+
+    key = (sub["submission_id"], sub["split_fingerprint"], sub["convention_version"])
+    clips = store.clip_rows(key)
+    rows = store.score_rows(key)
+    groups = sorted({r["group"] for r in rows})
+    per: dict[str, dict] = {}
+    for r in rows:
+        d = per.setdefault(r["clip_id"], {"values": {}, "details": {}, "groups": set()})
+        d["values"][r["metric"]] = r["value"]
+        d["details"].update(r["details"])
+        d["groups"].add(r["group"])
+    valid = [c["clip_id"] for c in clips if c["status"] == "valid"]
+    counted = [c for c in valid if c in per and per[c]["groups"] >= set(groups)]
+    incomplete = [c for c in valid if c not in counted]
+    # Rebuilt ClipScores, so the split figures follow exactly the conventions the metrics package defines.
+    scores = [ClipScore(per[c]["values"], per[c]["details"], {}, CONVENTION_VERSION, clip_id=c) for c in counted]
+    agg = aggregate(scores) if scores else {}
+    values = {col: (agg.get(col) if GROUP_OF[col] in groups else None) for col in VALUE_COLUMNS}
+    per_clip = []
+    for c in clips:
+        entry = {"clip_id": c["clip_id"], "status": c["status"], "problems": c["problems"],
+                 "values": {col: per.get(c["clip_id"], {}).get("values", {}).get(col) for col in VALUE_COLUMNS}}
+        per_clip.append(entry)
+    return SubmissionSummary(
+        submission_id=key[0], model=sub["model"], split_fingerprint=key[1], convention_version=key[2],
+        info=sub["info"], split_clips=int(sub["split_clips"]), clips=len(counted), values=values, groups=groups,
+        status=store.metric_statuses(key), per_clip=per_clip,
+        invalid={c["clip_id"]: c["problems"] for c in clips if c["status"] == "invalid"}, incomplete=incomplete)
+
+
+def _sort_key(s: SubmissionSummary, rank_by: str):
+    v = s.values.get(rank_by)
+    better = (-v if rank_by not in LOWER_IS_BETTER else v) if v is not None else float("inf")
+    return (not s.complete, v is None, better, s.model, s.submission_id)
+
+
+@dataclass
+class Group:
+    split_fingerprint: str
+    convention_version: str
+    rows: list[SubmissionSummary]
+    split_clips: int
+
+
+def build_groups(store: ResultsStore, rank_by: str = "psnr") -> list[Group]:
+    if rank_by not in VALUE_COLUMNS:
+        raise BenchmarkError(f"rank_by={rank_by!r}: choose from {list(VALUE_COLUMNS)}")
+    by: dict[tuple[str, str], list[SubmissionSummary]] = {}
+    for sub in store.submissions():
+        s = summarize_submission(store, sub)
+        by.setdefault((s.split_fingerprint, s.convention_version), []).append(s)
+    groups = []
+    for (fp, cv), subs in sorted(by.items()):
+        subs.sort(key=lambda s: _sort_key(s, rank_by))
+        names = [s.model for s in subs]
+        for i, s in enumerate(subs):
+            s.rank = i + 1 if s.complete else None
+            # Two submissions of one model (resubmissions) are told apart by their content id.
+            s.display = s.model if names.count(s.model) == 1 else f"{s.model} ({s.submission_id[:8]})"
+        groups.append(Group(fp, cv, subs, max(s.split_clips for s in subs)))
+    return groups
+
+
+# ------------------------------------------------------------------------------------------------ CSV / Markdown
+
+def _num(v: Optional[float], digits: int = 6) -> str:
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def leaderboard_csv(groups: list[Group]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for g in groups:
+        for s in g.rows:
+            w.writerow([s.model, *(_num(s.values[c]) for c in METRIC_COLUMNS), s.clips, _num(s.values["dsc_miss_rate"]),
+                        s.split_fingerprint, s.convention_version])
+    return buf.getvalue()
+
+
+def reported_csv() -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(REPORTED_COLUMNS)
+    for r in REPORTED:
+        w.writerow([r[c] if not isinstance(r[c], float) else f"{r[c]:.3f}" for c in REPORTED_COLUMNS])
+    return buf.getvalue()
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def group_notes(g: Group) -> list[str]:
+    """Plain-language notes for a group: metrics not computed (and why), partial or unfinished submissions."""
+    notes = []
+    for s in g.rows:
+        missing = [f"{m}: {st}" + (f" ({note})" if note and st != "not requested" else "")
+                   for m, (st, note) in sorted(s.status.items()) if st != "computed" and m not in s.groups]
+        if missing:
+            notes.append(f"{s.display}: not computed: " + "; ".join(missing))
+        if s.invalid:
+            notes.append(f"{s.display}: partial, {s.clips} of {s.split_clips} clips scored; invalid: " +
+                         "; ".join(f"{c}.mp4: {', '.join(p)}" for c, p in sorted(s.invalid.items())))
+        elif not s.complete:
+            notes.append(f"{s.display}: {s.clips} of {s.split_clips} clips scored so far (unfinished run or shards "
+                         f"not merged yet)" + (f"; waiting: {', '.join(s.incomplete)}" if s.incomplete else ""))
+    return notes
+
+
+def leaderboard_md(groups: list[Group], results_name: str, rank_by: str) -> str:
+    out = ["# HM-World leaderboard", "",
+           f"From the results store `{results_name}`. Submissions are ranked by {LABELS[rank_by]} "
+           f"({arrow(rank_by)}) only against others scored on the same split (fingerprint) under the same metric "
+           "conventions; each such group has its own table. ↑ higher is better, ↓ lower is better; an empty cell "
+           "is a metric that was not computed (see the notes). `clips` counts the clips the figures cover.", ""]
+    if not groups:
+        out += ["No submissions scored yet.", ""]
+    header = ["#", "model", *(f"{LABELS[c]} {arrow(c)}" for c in METRIC_COLUMNS), "clips", f"{LABELS['dsc_miss_rate']} ↓"]
+    for g in groups:
+        out += [f"## Split `{g.split_fingerprint[:16]}` · conventions {g.convention_version}", "",
+                f"Split fingerprint `{g.split_fingerprint}`, {g.split_clips} clips; metric convention version "
+                f"`{g.convention_version}`.", "",
+                "| " + " | ".join(header) + " |", "|" + "|".join(["---:"] + ["---"] + ["---:"] * (len(header) - 2)) + "|"]
+        for s in g.rows:
+            cells = [str(s.rank) if s.rank else "–", _md_escape(s.display),
+                     *(_num(s.values[c], 3) for c in METRIC_COLUMNS),
+                     f"{s.clips}/{s.split_clips}", _num(s.values["dsc_miss_rate"], 3)]
+            out.append("| " + " | ".join(cells) + " |")
+        notes = group_notes(g)
+        if notes:
+            out += ["", *(f"- {_md_escape(n)}" for n in notes)]
+        out.append("")
+    out += [f"## {REPORTED_HEADING}", "",
+            "| method | reference | " + " | ".join(f"{LABELS[c]} {arrow(c)}" for c in METRIC_COLUMNS) + " |",
+            "|---|---|" + "---:|" * len(METRIC_COLUMNS)]
+    for r in REPORTED:
+        out.append(f"| {r['method']} | {r['reference']} | " + " | ".join(f"{r[c]:.3f}" for c in METRIC_COLUMNS) + " |")
+    out += ["", "Source: " + "; ".join(sorted({r['source'] for r in REPORTED})) + ".", ""]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+@dataclass
+class LeaderboardReport:
+    out: Path
+    groups: list[Group]
+    files: list[str]
+    thumbnails: int
+
+    @property
+    def page(self) -> Path:
+        return self.out / "index.html"
+
+
+def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr",
+                      title: str = "HM-World leaderboard") -> LeaderboardReport:
+    """Write leaderboard.csv, leaderboard.md, reported.csv, index.html and thumbs/ into `out`.
+
+    Each file is written whole (temporary name, then rename); thumbs/ is rebuilt beside and swapped in before
+    the page that references it, so a reader never sees a page pointing at missing images.
+    """
+    from hmworld.benchmark.page import render_page
+
+    results, out = Path(results), Path(out)
+    with ResultsStore(results, create=False) as store:
+        groups = build_groups(store, rank_by)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".thumbs-", dir=out))
+        thumbs: dict[tuple[str, str, str, int], str] = {}
+        try:
+            for g in groups:
+                sources = ["gt", *(s.submission_id for s in g.rows)]
+                for src, clip_id, frame, mime, data in store.thumbnails(g.split_fingerprint, sources):
+                    ext = "jpg" if mime == "image/jpeg" else "png"
+                    rel = f"thumbs/{g.split_fingerprint[:16]}/{src}/{clip_id}_{frame:05d}.{ext}"
+                    dest = staging / rel.split("/", 1)[1]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(data)
+                    thumbs[(g.split_fingerprint, src, clip_id, frame)] = rel
+            final = out / "thumbs"
+            old = out / f".thumbs-old-{os.getpid()}"
+            if final.exists():
+                os.replace(final, old)
+            os.replace(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    files = {
+        "leaderboard.csv": leaderboard_csv(groups),
+        "leaderboard.md": leaderboard_md(groups, results.name, rank_by),
+        "reported.csv": reported_csv(),
+        "index.html": render_page(groups, thumbs, title=title, results_name=results.name, rank_by=rank_by),
+    }
+    for name, text in files.items():
+        atomic_write_bytes(out / name, text.encode("utf-8"))
+    return LeaderboardReport(out, groups, sorted(files), len(thumbs))
+
+
+__all__ = ["build_leaderboard", "build_groups", "summarize_submission", "leaderboard_csv", "leaderboard_md",
+           "reported_csv", "CSV_COLUMNS", "METRIC_COLUMNS", "Group", "SubmissionSummary", "atomic_write_text"]

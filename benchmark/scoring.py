@@ -1,0 +1,459 @@
+"""Scoring a submission into a results store: validate, choose metrics, score what is missing, resumably.
+
+    report = score_submission("subs/hydra", "data/test", "results.sqlite")              # every available metric
+    report = score_submission(..., metrics=["psnr", "ssim"], shard=2, num_shards=8, workers=2)
+
+Resume and idempotence come from the store: a clip's metrics are committed together, and a clip/metric whose
+rows exist with the same weights identity is never computed again. Sharding splits the split's clips by index
+(i % num_shards == shard); each shard validates every file's header and decodes its own clips completely.
+Workers are separate processes (spawned, each loading the models once); their results are written by this
+process only, so one store never has two writers from one run.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import math
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from hmworld.benchmark.archive import ArchiveLimits, open_submission
+from hmworld.benchmark.errors import BenchmarkError
+from hmworld.benchmark.store import ResultsStore, _dumps
+from hmworld.benchmark.submission import SubmissionError
+from hmworld.benchmark.thumbs import encode_thumbnail, reentry_frames
+from hmworld.benchmark.validate import Expected, expected_for, refusal_message, validate_submission
+from hmworld.fsutil import sha256_file
+
+# The paper's metrics, in its column order; the scorer's names (hmworld.metrics.ALL_METRICS).
+METRIC_GROUPS = ("psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency")
+VALUE_KEYS = {
+    "psnr": ("psnr",), "ssim": ("ssim",), "lpips": ("lpips",),
+    "subject_consistency": ("subject_consistency",), "background_consistency": ("background_consistency",),
+    "dsc": ("dsc_gt", "dsc_ctx", "dsc_miss_rate"),
+}
+# The details each metric group keeps (what hmworld.metrics.aggregate reads, plus diagnostics).
+DETAIL_PREFIX = {"psnr": "psnr_", "ssim": "ssim_", "lpips": "lpips_", "dsc": "dsc_",
+                 "subject_consistency": "subject_consistency_", "background_consistency": "background_consistency_"}
+# Python packages each learned metric needs (the `metrics` extra).
+PACKAGES = {"lpips": ("torch", "torchvision", "lpips"), "subject_consistency": ("torch", "timm"),
+            "background_consistency": ("torch", "open_clip"), "dsc": ("torch", "open_clip", "ultralytics")}
+LEARNED = tuple(PACKAGES)
+
+
+def convention_key(dsc_mode: str = "detect") -> str:
+    """The convention version results are keyed by: the metrics' CONVENTION_VERSION, plus the DSC variant when
+    it is not the paper's (numbers of different DSC modes must never be ranked together)."""
+    from hmworld.metrics import CONVENTION_VERSION, DSC_MODES
+
+    if dsc_mode not in DSC_MODES:
+        raise BenchmarkError(f"dsc_mode={dsc_mode!r} is not one of {list(DSC_MODES)}")
+    return CONVENTION_VERSION if dsc_mode == "detect" else f"{CONVENTION_VERSION}+dsc-{dsc_mode}"
+
+
+# ---------------------------------------------------------------------------------------------- metric plan
+
+@dataclass
+class MetricPlan:
+    compute: list[str]                          # metric groups this run computes (missing clips only)
+    status: dict[str, tuple[str, str]]          # group -> (computed | weights missing | not installed | not requested, note)
+    weights: dict[str, dict[str, str]]          # group -> {weights file: sha256}
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _sha(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
+
+
+def _missing_packages(group: str) -> list[str]:
+    return [p for p in PACKAGES.get(group, ()) if importlib.util.find_spec(p) is None]
+
+
+def plan_metrics(requested: Optional[Sequence[str]], weights_dir: Optional[str] = None,
+                 yolo_weights: str = "yolo11x.pt") -> MetricPlan:
+    """Which metrics to compute and the identity of the weights they use (nothing is downloaded here).
+
+    requested None: every metric of the paper whose packages and weights are present; the others are recorded
+    as 'weights missing' / 'not installed'. An explicit list must be computable, else every fault is named.
+    """
+    auto = requested is None
+    wanted = list(METRIC_GROUPS) if auto else list(dict.fromkeys(requested))
+    unknown = [m for m in wanted if m not in METRIC_GROUPS]
+    if unknown:
+        raise BenchmarkError(f"metrics={unknown}: unknown; choose from {list(METRIC_GROUPS)}")
+    weights_dir = weights_dir or os.environ.get("HMWORLD_WEIGHTS_DIR") or None
+    plan = MetricPlan([], {}, {})
+    faults = []
+    for group in METRIC_GROUPS:
+        if group not in wanted:
+            plan.status[group] = ("not requested", "")
+            continue
+        if group not in LEARNED:
+            plan.compute.append(group)
+            plan.status[group] = ("computed", "")
+            plan.weights[group] = {}
+            continue
+        missing_pkgs = _missing_packages(group)
+        if missing_pkgs:
+            note = f"needs {', '.join(missing_pkgs)}: pip install 'hmworld[metrics]' (scripts/setup.sh test)"
+            plan.status[group] = ("not installed", note)
+            faults.append(f"{group}: {note}")
+            continue
+        from hmworld.metrics import weights as W
+
+        ident, hints = {}, []
+        for spec in (s for s in W.specs(yolo_weights) if group in s.metrics):
+            path, _ = W.locate(spec, weights_dir)
+            if path is None:
+                hints.append(f"{spec.filenames[0]} ({spec.hint(weights_dir)})")
+            else:
+                ident[spec.filenames[0]] = _sha(path)
+        if hints:
+            note = "weights missing: " + "; ".join(hints)
+            plan.status[group] = ("weights missing", note)
+            faults.append(f"{group}: {note}")
+            continue
+        plan.compute.append(group)
+        plan.status[group] = ("computed", "")
+        plan.weights[group] = ident
+    if faults and not auto:
+        raise BenchmarkError("cannot compute the requested metrics (see `hmworld weights`):\n" +
+                             "\n".join(f"  - {f}" for f in faults))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+def import_string(spec: str) -> Callable:
+    """'package.module:function' -> the function."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise BenchmarkError(f"models_factory={spec!r}: expected 'module:function'")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise BenchmarkError(f"models_factory={spec!r}: cannot import ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a (worker) process builds its MetricModels; picklable, so spawned workers can rebuild them."""
+
+    weights_dir: Optional[str] = None
+    device: Optional[str] = None
+    yolo_weights: str = "yolo11x.pt"
+    factory: Optional[str] = None
+    threads: Optional[int] = None
+
+    def build(self):
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(int(self.threads))
+        if self.factory:
+            return import_string(self.factory)(weights_dir=self.weights_dir, device=self.device,
+                                               yolo_weights=self.yolo_weights)
+        from hmworld.metrics import MetricModels
+
+        return MetricModels(weights_dir=self.weights_dir, device=self.device, yolo_weights=self.yolo_weights,
+                            allow_download=False)
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    clip_id: str
+    pred_path: str
+    gt_path: str
+    context_frames: int
+    includes_context: bool
+    groups: tuple[str, ...]
+    events: dict
+    subjects: dict
+    dsc_mode: str
+    thumb_frames: tuple[int, ...]      # absolute clip frame indices (re-entry frames)
+    gt_thumbs: bool                    # also cut the ground-truth thumbnails (not stored yet)
+
+
+@dataclass
+class ClipResult:
+    clip_id: str
+    values: dict[str, Optional[float]]
+    details: dict[str, Any]
+    seconds: dict[str, float]
+    thumbs: list[tuple[str, int, str, bytes]]    # (gt | pred, frame, mime, data)
+    error: Optional[str] = None
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(spec: ModelSpec) -> None:
+    _WORKER["spec"] = spec
+    _WORKER["models"] = None
+
+
+def _worker_models(groups: Sequence[str]):
+    # Loaded on first need only: a psnr/ssim run never imports torch.
+    if any(g in LEARNED for g in groups) and _WORKER.get("models") is None:
+        _WORKER["models"] = _WORKER["spec"].build()
+    return _WORKER.get("models")
+
+
+def run_clip(task: ClipTask, models=None) -> ClipResult:
+    """Decode both videos once, compute the task's metrics and cut its thumbnails."""
+    from hmworld.metrics import DSCConfig, MetricInputError, load_clip_videos, score_clip
+
+    try:
+        videos = load_clip_videos(task.pred_path, task.gt_path, task.context_frames, task.includes_context)
+        values, details, seconds = {}, {}, {"decode": videos.decode_seconds}
+        if task.groups:
+            s = score_clip(videos.pred, videos.target, videos.context, metrics=list(task.groups),
+                           events=task.events, subjects=task.subjects, models=models,
+                           dsc_config=DSCConfig(mode=task.dsc_mode), clip_id=task.clip_id)
+            values, details = dict(s.values), dict(s.details)
+            seconds.update(s.seconds)
+        thumbs = []
+        for frame in task.thumb_frames:
+            t = frame - task.context_frames
+            thumbs.append(("pred", frame, *encode_thumbnail(videos.pred[t])))
+            if task.gt_thumbs:
+                thumbs.append(("gt", frame, *encode_thumbnail(videos.target[t])))
+        return ClipResult(task.clip_id, values, details, seconds, thumbs)
+    except (MetricInputError, ValueError, OSError) as exc:
+        return ClipResult(task.clip_id, {}, {}, {}, [], error=f"{type(exc).__name__}: {exc}")
+
+
+def _run_in_worker(task: ClipTask) -> ClipResult:
+    return run_clip(task, _worker_models(task.groups))
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+@dataclass
+class ScoreReport:
+    submission: str
+    submission_id: str
+    model: str
+    split: str
+    split_fingerprint: str
+    convention_version: str
+    results: str
+    shard: int
+    num_shards: int
+    metric_status: dict[str, tuple[str, str]]
+    clips_in_split: int
+    clips_in_shard: int
+    valid: int
+    invalid: dict[str, list[str]]                  # clip id -> its problems (partial=true)
+    other_problems: list[str]                      # ignored under partial=true (extra files, foreign names ...)
+    scored: int = 0                                # clips computed in this run
+    already: int = 0                               # clips whose metrics were all stored already
+    failed: dict[str, str] = field(default_factory=dict)
+    remaining: int = 0                             # left for a later run (limit=N)
+    seconds: float = 0.0
+    validate_seconds: float = 0.0
+    metric_seconds: dict[str, float] = field(default_factory=dict)
+    aggregate: dict[str, Optional[float]] = field(default_factory=dict)
+    clips_aggregated: int = 0
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+
+def _details_for(group: str, details: dict) -> dict:
+    out = {k: v for k, v in details.items() if k.startswith(DETAIL_PREFIX[group])}
+    if "frames" in details:
+        out["frames"] = details["frames"]
+    return out
+
+
+def shard_clips(clip_ids: Sequence[str], shard: int, num_shards: int) -> list[str]:
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise BenchmarkError(f"shard={shard} num_shards={num_shards}: need 0 <= shard < num_shards")
+    return [c for i, c in enumerate(clip_ids) if i % num_shards == shard]
+
+
+def archive_limits(split) -> ArchiveLimits:
+    """Unpacking bounds from what a submission of this split can hold (with context, each video at most twice
+    its raw size, see validate.Expected.max_bytes)."""
+    rows = split.manifest.to_dict("records")
+    total = sum(expected_for(r, True).max_bytes for r in rows) + (16 << 20)
+    biggest = max((expected_for(r, True).max_bytes for r in rows), default=1 << 20)
+    return ArchiveLimits(max_members=2 * len(rows) + 64, max_total_bytes=total, max_member_bytes=biggest)
+
+
+def score_submission(submission: str | Path, split: str | Path, results: str | Path, *,
+                     metrics: Optional[Sequence[str]] = None, partial: bool = False, shard: int = 0,
+                     num_shards: int = 1, workers: int = 1, weights_dir: Optional[str] = None,
+                     device: Optional[str] = None, yolo_weights: str = "yolo11x.pt", dsc_mode: str = "detect",
+                     models=None, models_factory: Optional[str] = None, threads: Optional[int] = None,
+                     limit: Optional[int] = None, progress: Optional[Callable[[str, int], Any]] = None) -> ScoreReport:
+    """Validate `submission` against `split` and store per-clip scores in `results` (see the module doc).
+
+    models: a MetricModels to use in this process (workers=1 only; tests inject tiny models this way).
+    models_factory: 'module:function(weights_dir=, device=, yolo_weights=)' building one per worker.
+    progress: factory (label, total) -> object with advance() and close().
+    """
+    from hmworld.errors import SplitError
+    from hmworld.split import Split
+
+    started = time.perf_counter()
+    if workers < 1:
+        raise BenchmarkError(f"workers={workers}: need at least 1")
+    if models is not None and workers > 1:
+        raise BenchmarkError("injected models work with workers=1 only (use models_factory for worker processes)")
+    try:
+        sp = Split(split)
+    except SplitError as exc:
+        raise BenchmarkError(str(exc)) from exc
+    if not sp.complete or not sp.fingerprint:
+        raise BenchmarkError(f"split={split}: not complete (status {sp.info.get('status')!r}); finish rendering it first")
+    conv = convention_key(dsc_mode)
+    clip_ids = sp.clip_ids
+    mine = shard_clips(clip_ids, shard, num_shards)
+    plan = plan_metrics(metrics, weights_dir, yolo_weights)
+    rows = {r["clip_id"]: r for r in sp.manifest.to_dict("records")}
+
+    with open_submission(submission, archive_limits(sp)) as root:
+        bar = progress("validating", len(mine)) if progress else None
+        try:
+            v = validate_submission(root, sp, decode_clips=mine, progress=bar.advance if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        validate_seconds = time.perf_counter() - started
+        if v.fatal or (v.problems and not partial):
+            raise SubmissionError(refusal_message(v, str(submission), partial_hint=not partial))
+        info = v.info
+        key = (v.submission_id, sp.fingerprint, conv)
+        report = ScoreReport(
+            submission=str(submission), submission_id=v.submission_id, model=info.model, split=str(split),
+            split_fingerprint=sp.fingerprint, convention_version=conv, results=str(results), shard=shard,
+            num_shards=num_shards, metric_status=plan.status, clips_in_split=len(clip_ids), clips_in_shard=len(mine),
+            valid=sum(v.valid(c) for c in mine),
+            invalid={c: [p.message for p in v.clip_problems(c)] for c in mine if not v.valid(c)},
+            other_problems=[str(p) for p in v.problems if p.clip_id is None],
+            validate_seconds=validate_seconds)
+
+        with ResultsStore(results) as store:
+            store.put_submission(key, info.model, info.to_dict(), len(clip_ids))
+            store.put_clip_statuses(key, [(c, "valid" if v.valid(c) else "invalid",
+                                           [p.message for p in v.clip_problems(c)], v.clip_sha256.get(c))
+                                          for c in mine])
+            store.put_metric_status(key, plan.status)
+            done = store.done_groups(key)
+            have_thumbs = store.thumbnail_keys(sp.fingerprint)
+            tasks = []
+            for c in mine:
+                if not v.valid(c):
+                    continue
+                todo = tuple(g for g in plan.compute
+                             if done.get(c, {}).get(g) != _dumps(plan.weights[g]))
+                clip = sp[c]
+                frames = tuple(f for f in reentry_frames(clip.events, clip.context_frames, clip.target_frames))
+                want_pred = any((key[0], c, f) not in have_thumbs for f in frames)
+                want_gt = any(("gt", c, f) not in have_thumbs for f in frames)
+                if not todo and not want_pred and not want_gt:
+                    report.already += 1
+                    continue
+                tasks.append(ClipTask(c, str(v.clip_files[c]), str(clip.video_path), clip.context_frames,
+                                      bool(info.includes_context), todo, clip.events, clip.subjects, dsc_mode,
+                                      frames, want_gt))
+            if limit is not None and len(tasks) > limit:
+                report.remaining = len(tasks) - int(limit)
+                tasks = tasks[: int(limit)]
+            spec = ModelSpec(weights_dir=weights_dir or os.environ.get("HMWORLD_WEIGHTS_DIR") or None, device=device,
+                             yolo_weights=yolo_weights, factory=models_factory, threads=threads)
+            _run_tasks(tasks, store, key, plan, spec, models, workers, report, progress)
+        from hmworld.benchmark.leaderboard import summarize_submission
+
+        with ResultsStore(results, create=False) as store:
+            summary = summarize_submission(store, {"submission_id": key[0], "split_fingerprint": key[1],
+                                                   "convention_version": key[2], "model": info.model,
+                                                   "split_clips": len(clip_ids), "info": info.to_dict()})
+        report.aggregate = summary.values
+        report.clips_aggregated = summary.clips
+    report.seconds = time.perf_counter() - started
+    if report.failed:
+        lines = "\n".join(f"  - {video_name_of(c)}: {e}" for c, e in sorted(report.failed.items()))
+        raise BenchmarkError(f"{len(report.failed)} clip(s) could not be scored (the others are stored; rerun to "
+                             f"retry):\n{lines}")
+    return report
+
+
+def video_name_of(clip_id: str) -> str:
+    from hmworld.benchmark.submission import video_name
+
+    return video_name(clip_id)
+
+
+def _store_result(store: ResultsStore, key, plan: MetricPlan, task: ClipTask, res: ClipResult,
+                  report: ScoreReport) -> None:
+    if res.error:
+        report.failed[res.clip_id] = res.error
+        return
+    rows = []
+    for g in task.groups:
+        det = _details_for(g, res.details)
+        for k in VALUE_KEYS[g]:
+            val = res.values.get(k)
+            if val is not None and not math.isfinite(val):
+                report.failed[res.clip_id] = f"{k} is {val} (not finite)"
+                return
+            rows.append((k, g, val, det, plan.weights[g]))
+    thumbs = [(key[0] if src == "pred" else "gt", fr, mime, data) for src, fr, mime, data in res.thumbs]
+    store.put_clip_scores(key, res.clip_id, rows, {g: res.seconds.get(g, 0.0) for g in task.groups}, thumbs)
+    for g, s in res.seconds.items():
+        report.metric_seconds[g] = report.metric_seconds.get(g, 0.0) + s
+    report.scored += 1
+
+
+def _run_tasks(tasks: list[ClipTask], store: ResultsStore, key, plan: MetricPlan, spec: ModelSpec, models,
+               workers: int, report: ScoreReport, progress) -> None:
+    if not tasks:
+        return
+    bar = progress("scoring", len(tasks)) if progress else None
+    try:
+        if workers == 1:
+            local = models
+            for task in tasks:
+                if local is None and any(g in LEARNED for g in task.groups):
+                    local = spec.build()
+                _store_result(store, key, plan, task, run_clip(task, local), report)
+                if bar:
+                    bar.advance()
+            return
+        import multiprocessing as mp
+
+        # spawn: torch and PyAV threads do not survive fork; each worker loads its models once.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(spec,)) as pool:
+            pending, queue = {}, list(reversed(tasks))
+            try:
+                while queue or pending:
+                    # At most two clips in flight per worker keeps decoded videos from piling up in memory.
+                    while queue and len(pending) < 2 * workers:
+                        t = queue.pop()
+                        pending[pool.submit(_run_in_worker, t)] = t
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in sorted(finished, key=lambda f: pending[f].clip_id):
+                        t = pending.pop(fut)
+                        _store_result(store, key, plan, t, fut.result(), report)
+                        if bar:
+                            bar.advance()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    finally:
+        if bar:
+            bar.close()

@@ -1,0 +1,36 @@
+"""`hmworld leaderboard results=FILE.sqlite out=DIR`: leaderboard.csv, leaderboard.md, reported.csv, index.html."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from rich.table import Table
+
+from hmworld.cli.ui import console, user_errors
+
+
+def leaderboard(cfg: DictConfig) -> None:
+    from hmworld.benchmark.errors import BenchmarkError
+    from hmworld.benchmark.leaderboard import build_leaderboard
+
+    with user_errors():
+        for k in ("results", "out"):
+            if OmegaConf.is_missing(cfg, k):
+                raise BenchmarkError(f"{k}= is required (hmworld leaderboard results=FILE.sqlite out=DIR)")
+        report = build_leaderboard(cfg.results, cfg.out, rank_by=cfg.rank_by, title=cfg.title)
+    for g in report.groups:
+        t = Table(title=f"split {g.split_fingerprint[:16]} · conventions {g.convention_version} ({g.split_clips} clips)",
+                  title_justify="left")
+        for col in ("#", "model", "psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subj", "bg", "clips"):
+            t.add_column(col, justify="left" if col == "model" else "right")
+        for s in g.rows:
+            v = s.values
+            t.add_row(str(s.rank or "-"), s.display, *("" if v[c] is None else f"{v[c]:.3f}" for c in
+                      ("psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subject_consistency", "background_consistency")),
+                      f"{s.clips}/{s.split_clips}")
+        console.print(t)
+    page = report.page.resolve()
+    console.print(f"wrote {', '.join(report.files)} and {report.thumbnails} thumbnails into {report.out}")
+    console.print(f"leaderboard page: [bold]{page}[/] (open file://{page})", soft_wrap=True, highlight=False)
+
+
+main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="leaderboard")(leaderboard)

@@ -1,0 +1,85 @@
+"""`hmworld score submission=DIR split=DIR results=FILE.sqlite`: validate a submission and score it into a
+results store, resumably (see `--help` and benchmark/README.md)."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hmworld.cli.ui import console, user_errors
+
+
+class Bar:
+    """One rich progress bar with counts, elapsed time and ETA; `advance()` per item."""
+
+    def __init__(self, label: str, total: int, enabled: bool = True):
+        self.progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
+        self.progress.start()
+        self.task = self.progress.add_task(label, total=total, rate="")
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.task, n)
+        t = self.progress.tasks[self.task]
+        if t.speed:
+            self.progress.update(self.task, rate=f"{1 / t.speed:.2f} s/clip" if t.speed < 1 else f"{t.speed:.1f} clips/s")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def bars(enabled: bool):
+    return lambda label, total: Bar(label, total, enabled=enabled)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def summary(r) -> Table:
+    t = Table(title=f"{r.model} ({r.submission_id}) on {r.split}", show_header=False, title_justify="left")
+    t.add_row("split", f"fingerprint {r.split_fingerprint[:16]}..., {r.clips_in_split} clips; "
+                       f"shard {r.shard}/{r.num_shards}: {r.clips_in_shard} clips")
+    t.add_row("conventions", f"version {r.convention_version}")
+    computed = [m for m, (s, _) in r.metric_status.items() if s == "computed"]
+    t.add_row("metrics", ", ".join(computed) or "none")
+    for m, (s, note) in r.metric_status.items():
+        if s in ("weights missing", "not installed"):
+            t.add_row(f"  {m}", f"{s}: {note}")
+    t.add_row("validation", f"{r.valid} valid, {len(r.invalid)} invalid clips ({r.validate_seconds:.1f} s)")
+    for c, probs in sorted(r.invalid.items()):
+        t.add_row("", f"  {c}.mp4: {'; '.join(probs)}")
+    for p in r.other_problems:
+        t.add_row("", f"  ignored: {p}")
+    t.add_row("this run", f"{r.scored} clips scored, {r.already} already in the store"
+                          + (f", {r.remaining} left for the next run (limit)" if r.remaining else ""))
+    if r.scored:
+        per = {k: v / r.scored for k, v in sorted(r.metric_seconds.items())}
+        t.add_row("time per clip", ", ".join(f"{k} {v:.2f} s" for k, v in per.items()))
+    t.add_row("split figures", f"over {r.clips_aggregated} clips in the store: " +
+              ", ".join(f"{k} {_fmt(v)}" for k, v in r.aggregate.items() if v is not None))
+    t.add_row("results", f"{r.results} (build the page: hmworld leaderboard results={r.results} out=DIR)")
+    t.add_row("wall time", f"{r.seconds:.1f} s")
+    return t
+
+
+def score(cfg: DictConfig) -> None:
+    from hmworld.benchmark.errors import BenchmarkError
+    from hmworld.benchmark.scoring import score_submission
+
+    with user_errors():
+        for k in ("submission", "split", "results"):
+            if OmegaConf.is_missing(cfg, k):
+                raise BenchmarkError(f"{k}= is required (hmworld score submission=DIR split=DIR results=FILE.sqlite)")
+        metrics = None if cfg.metrics is None else list(cfg.metrics)
+        report = score_submission(
+            cfg.submission, cfg.split, cfg.results, metrics=metrics, partial=bool(cfg.partial), shard=int(cfg.shard),
+            num_shards=int(cfg.num_shards), workers=int(cfg.workers), weights_dir=cfg.weights_dir, device=cfg.device,
+            yolo_weights=cfg.yolo_weights, dsc_mode=cfg.dsc_mode, models_factory=cfg.models_factory,
+            threads=cfg.threads, limit=cfg.limit, progress=bars(bool(cfg.progress)))
+    console.print(summary(report))
+
+
+# The undecorated task function stays importable by name, so multirun launchers pickle it by reference.
+main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="score")(score)
