@@ -134,7 +134,7 @@ def build_transformer(model_cfg, *, seed: int = 0):
         from .checkpoint import load_hydra_checkpoint
 
         load_hydra_checkpoint(model, tcfg["hydra_checkpoint"])
-    return model.to(dtype)
+    return model if dtype == torch.float32 else model.to(dtype)
 
 
 def transformer_uses_memory(model_cfg) -> tuple[bool, int]:
@@ -217,7 +217,9 @@ def build_vae(model_cfg, device="cpu") -> LatentVAE:
         if not vcfg.get("config"):
             raise ConfigError("model.vae: give either `pretrained` (a folder holding AutoencoderKLWan) or `config`")
         with seeded(int(vcfg.get("seed", 0))):
-            vae = AutoencoderKLWan(**vcfg["config"]).to(dtype)
+            vae = AutoencoderKLWan(**vcfg["config"])
+        if dtype != torch.float32:
+            vae = vae.to(dtype)
     if int(vae.config.z_dim) != len(vae.config.latents_mean) or int(vae.config.z_dim) != len(vae.config.latents_std):
         raise ConfigError(f"model.vae: latents_mean/latents_std must have z_dim={vae.config.z_dim} entries")
     return LatentVAE(vae.to(device), dtype)

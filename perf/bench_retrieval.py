@@ -231,6 +231,13 @@ def main(argv):
         print(f"core speed-up vs dense: {results['dense']['time'] / results['core']['time']:.2f}x "
               f"(FLOP ratio {flops['dense'] / flops['core']:.2f}x); "
               f"per-frame vs dense: {results['dense']['time'] / results['per-frame']['time']:.2f}x")
+    # On a shared machine the methods may see different CPU shares; the per-process matmul rate makes their
+    # efficiencies comparable, and efficiency ratio x FLOP ratio is the speed-up at equal CPU share.
+    eff = {m: flops[m] / results[m]["time"] / results[m]["matmul_rate"] for m in methods}
+    print(f"at equal CPU share (efficiency x FLOP ratio): core vs per-frame {eff['core'] / eff['per-frame']:.2f}x"
+          + (f", core vs dense {eff['core'] / eff['dense'] * flops['dense'] / flops['core']:.2f}x, per-frame vs "
+             f"dense {eff['per-frame'] / eff['dense'] * flops['dense'] / flops['per-frame']:.2f}x"
+             if "dense" in results else ""))
     print(f"(one K+V copy = {kv_copy / 2**20:.1f} MB; output = {results['core']['out_bytes'] / 2**20:.1f} MB "
           f"and counts in peak extra)")
 

@@ -1,0 +1,369 @@
+"""Training HyDRA (and its baselines) with PyTorch Lightning on cached latents.
+
+The objective is the released recipe's flow matching: the context half of the latents stays clean, the target
+half is noised at a timestep drawn uniformly from Wan's shifted training grid, the loss is the MSE between the
+prediction on the target half and the velocity ``noise - x0``, weighted per timestep (Gaussian bump centred at
+t = 500, switchable). `run_training` wires the module, the data, checkpoints (atomic, resumable), metrics.csv,
+TensorBoard and the Lightning Trainer built from ``trainer.*``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hmworld.errors import ConfigError, HMWorldError
+
+from .components import build_transformer, digest, text_dim, to_plain
+from .dataset import CachedLatentDataset, collate
+from .sampling import FlowMatchSchedule
+
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.ckpt"
+METRICS_CSV = "metrics.csv"
+CHECKPOINT_FORMAT = 1
+# Everything in the model config that changes the network's parameters or what it computes; paths to weights are
+# left out so a run can move between machines (the weights' identity is checked by the state dict itself).
+_PATH_KEYS = ("pretrained", "hydra_checkpoint", "subfolder")
+
+
+def model_signature(model_cfg) -> dict:
+    """The parts of a model config a checkpoint must agree with (architecture, retrieval, encoders' widths)."""
+    cfg = to_plain(model_cfg)
+    tr = {k: v for k, v in (cfg.get("transformer") or {}).items() if k not in _PATH_KEYS and k != "dtype"}
+    sig = {"transformer": tr, "vae": {"z_dim": ((cfg.get("vae") or {}).get("config") or {}).get("z_dim")},
+           "text_dim": text_dim(cfg)}
+    return sig
+
+
+def signature_diff(a: Any, b: Any, prefix: str = "model") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b)):
+            out += signature_diff(a.get(k, "<missing>"), b.get(k, "<missing>"), f"{prefix}.{k}")
+        return out
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    return [] if norm(a) == norm(b) else [f"{prefix}: checkpoint has {a!r}, this run has {b!r}"]
+
+
+class CheckpointConfigError(HMWorldError):
+    """A checkpoint was trained with a different model configuration."""
+
+
+def read_checkpoint_meta(path: str | Path) -> dict:
+    """The hmworld metadata of one of our Lightning checkpoints, without loading its tensors into memory."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=False, mmap=True)
+    except Exception as exc:  # truncated or not a torch file
+        raise HMWorldError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+    meta = ckpt.get("hmworld") if isinstance(ckpt, dict) else None
+    if not isinstance(meta, dict) or "model_cfg" not in meta:
+        raise HMWorldError(f"{path}: field `hmworld` (model config) missing: not a checkpoint written by "
+                           "`hmworld train` (a released HyDRA checkpoint goes into model.transformer.hydra_checkpoint)")
+    meta["global_step"] = int(ckpt.get("global_step", 0))
+    meta["state_dict"] = ckpt.get("state_dict")
+    return meta
+
+
+def check_signature(path, stored_cfg, model_cfg) -> None:
+    diffs = signature_diff(model_signature(stored_cfg), model_signature(model_cfg))
+    if diffs:
+        raise CheckpointConfigError(f"{path}: trained with another model configuration ({len(diffs)} difference(s)):"
+                                    "\n  " + "\n  ".join(diffs))
+
+
+# ------------------------------------------------------------------------------------------------ module
+def _lightning():
+    import lightning as L
+
+    return L
+
+
+def make_module_class():
+    L = _lightning()
+
+    class HyDRAFlowMatchingModule(L.LightningModule):
+        """The transformer plus the flow-matching objective; the hyper-parameters hold the whole config."""
+
+        def __init__(self, model_cfg: dict, train_cfg: dict, optim_cfg: dict, schedule_cfg: dict, seed: int = 0):
+            super().__init__()
+            self.save_hyperparameters()
+            self.model_cfg, self.train_cfg, self.optim_cfg = model_cfg, train_cfg, optim_cfg
+            self.seed = int(seed)
+            self.transformer = build_transformer(model_cfg, seed=self.seed)
+            self.trainable_names = set_trainable(self.transformer, train_cfg.get("trainable", "all"))
+            if train_cfg.get("gradient_checkpointing"):
+                self.transformer.enable_gradient_checkpointing()
+            self.schedule = FlowMatchSchedule(**schedule_cfg)
+            self.caption_dropout = float(train_cfg.get("caption_dropout", 0.0))
+            # Frozen weights are reloaded from model.transformer.pretrained, so checkpoints need not carry them.
+            self.strict_loading = bool(train_cfg.get("save_frozen", True)) or self.trainable_names is None
+            self._t0 = None
+
+        def step_generator(self) -> torch.Generator:
+            # Noise, timesteps and caption dropout of step s on rank r are a pure function of (seed, s, r), so a
+            # resumed run draws exactly what an uninterrupted one would have drawn.
+            key = int(digest([self.seed, int(self.global_step), int(self.global_rank)], 15), 16)
+            return torch.Generator().manual_seed(key)
+
+        def flow_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            latents = batch["latents"]
+            nc = int(batch["num_context"])
+            x0 = latents[:, :, nc:]
+            b = latents.shape[0]
+            noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+            idx = self.schedule.sample(b, generator)
+            noisy, target, t, w = self.schedule.training_pair(x0, noise, idx)
+            text = batch["text"]
+            if self.caption_dropout > 0:
+                keep = (torch.rand(b, generator=generator) >= self.caption_dropout).to(text.device, text.dtype)
+                text = text * keep.view(b, 1, 1)  # a dropped caption is the all-padding (zero) embedding
+            dtype = next(self.transformer.parameters()).dtype
+            x = torch.cat([latents[:, :, :nc], noisy], dim=2).to(dtype)
+            pred = self.transformer(x, t.to(dtype), text.to(dtype), camera=batch["camera"].to(dtype),
+                                    num_context_frames=nc).sample
+            per_sample = (pred[:, :, nc:].float() - target.float()).square().mean(dim=(1, 2, 3, 4))
+            return (per_sample * w).mean(), per_sample.mean().detach(), t.float().mean()
+
+        def training_step(self, batch, batch_idx):
+            if self._t0 is None:
+                self._t0 = time.perf_counter()
+            loss, mse, t = self.flow_loss(batch, self.step_generator())
+            bs = batch["latents"].shape[0]
+            self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
+            self.log("train_mse", mse, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
+            self.log("timestep", t, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
+            return loss
+
+        def configure_optimizers(self):
+            params = [p for p in self.transformer.parameters() if p.requires_grad]
+            o = self.optim_cfg
+            opt = torch.optim.AdamW(params, lr=float(o["lr"]), betas=tuple(o.get("betas", (0.9, 0.999))),
+                                    weight_decay=float(o.get("weight_decay", 0.0)), eps=float(o.get("eps", 1e-8)))
+            warmup = int(o.get("warmup_steps", 0))
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+        def on_save_checkpoint(self, checkpoint: dict) -> None:
+            checkpoint["hmworld"] = {"format": CHECKPOINT_FORMAT, "model_cfg": self.model_cfg,
+                                     "signature": model_signature(self.model_cfg),
+                                     "trainable": self.train_cfg.get("trainable", "all"),
+                                     "frozen_saved": self.strict_loading}
+            if not self.strict_loading:
+                keep = {f"transformer.{n}" for n in self.trainable_names}
+                checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+
+        def on_load_checkpoint(self, checkpoint: dict) -> None:
+            meta = checkpoint.get("hmworld") or {}
+            if "model_cfg" in meta:
+                check_signature("checkpoint", meta["model_cfg"], self.model_cfg)
+
+    return HyDRAFlowMatchingModule
+
+
+def set_trainable(model, trainable: str):
+    """``all``: every parameter; ``hydra``: the released recipe's groups (each block's self-attention with the
+    memory tokenizer, camera encoders and projector), the rest frozen. Returns the trainable names (None: all)."""
+    if trainable == "all":
+        model.requires_grad_(True)
+        return None
+    if trainable != "hydra":
+        raise ConfigError(f"train.trainable={trainable!r}: use all or hydra")
+    names = {n for n, _ in model.hydra_trainable_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)
+    return names
+
+
+# ------------------------------------------------------------------------------------------------ I/O plugins
+def make_checkpoint_io():
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Write the checkpoint to a hidden temporary file in the same folder, fsync, then rename over the target:
+        a run killed while saving leaves the previous checkpoint intact, never a truncated one."""
+
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                buf = io.BytesIO()
+                torch.save(checkpoint, buf)
+                with open(tmp, "wb") as f:
+                    f.write(buf.getbuffer())
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    return AtomicCheckpointIO()
+
+
+def make_metrics_callback(path: Path, every: int):
+    L = _lightning()
+
+    class MetricsCSV(L.Callback):
+        """``metrics.csv``: one row per logged optimizer step (step, epoch, train_loss, train_mse, timestep, lr,
+        seconds). On resume, rows past the restored step are dropped: those steps are trained again."""
+
+        fields = ["step", "epoch", "train_loss", "train_mse", "timestep", "lr", "seconds"]
+
+        def __init__(self):
+            self.path, self.every, self.last_step, self.t0, self.offset = Path(path), max(1, int(every)), -1, None, 0.0
+
+        def on_train_start(self, trainer, pl_module):
+            if not trainer.is_global_zero:
+                return
+            rows = []
+            if self.path.is_file():
+                with open(self.path, newline="") as f:
+                    rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= trainer.global_step]
+            if rows:
+                self.offset = float(rows[-1].get("seconds") or 0.0)
+            from hmworld.fsutil import atomic_write_text
+
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=self.fields)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: r.get(k, "") for k in self.fields})
+            atomic_write_text(self.path, buf.getvalue())
+            self.last_step = trainer.global_step
+            self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            step = trainer.global_step
+            if not trainer.is_global_zero or step == self.last_step or step % self.every:
+                return
+            self.last_step = step
+            m = trainer.callback_metrics
+            val = lambda k: f"{float(m[k]):.6g}" if k in m else ""  # noqa: E731
+            lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else ""
+            row = {"step": step, "epoch": trainer.current_epoch, "train_loss": val("train_loss"),
+                   "train_mse": val("train_mse"), "timestep": val("timestep"), "lr": f"{lr:.6g}",
+                   "seconds": f"{self.offset + time.perf_counter() - self.t0:.3f}"}
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.fields).writerow(row)
+
+    return MetricsCSV()
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------------------------------------ run
+def _trainer_kwargs(cfg) -> dict:
+    kw = {k: v for k, v in to_plain(cfg.trainer).items() if v is not None}
+    if "precision" not in kw:
+        # bf16 autocast where a GPU is present; full float32 on CPU (CPU bf16 autocast is slow and not needed).
+        kw["precision"] = "bf16-mixed" if torch.cuda.is_available() and kw.get("accelerator", "auto") != "cpu" else "32-true"
+    return kw
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    p = Path(out) / CHECKPOINT_DIR / LAST
+    return p if p.is_file() else None
+
+
+def run_training(cfg, *, progress: bool = True) -> dict:
+    """Train per ``cfg`` (the `hmworld train` config); resumes from ``out/checkpoints/last.ckpt`` when present."""
+    L = _lightning()
+    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_cfg = to_plain(cfg.model)
+    seed = int(cfg.seed)
+    L.seed_everything(seed, workers=True, verbose=False)
+
+    dataset = CachedLatentDataset(cfg.split, model_cfg, cfg.get("cache_dir"))
+    bs = int(cfg.train.batch_size)
+    if bs > len(dataset):
+        raise ConfigError(f"train.batch_size={bs} is larger than the split ({len(dataset)} clips)")
+    tdim = text_dim(model_cfg)
+    tr_text = (model_cfg["transformer"].get("config") or {}).get("text_dim", tdim)
+    if int(tr_text) != tdim:
+        raise ConfigError(f"model.text_encoder gives {tdim}-wide embeddings but model.transformer.config.text_dim="
+                          f"{tr_text}")
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=bs, shuffle=True, drop_last=True, num_workers=int(cfg.train.num_workers),
+        collate_fn=partial(collate, max_length=dataset.max_length),
+        generator=torch.Generator().manual_seed(seed), persistent_workers=int(cfg.train.num_workers) > 0)
+
+    ckpt_path = last_checkpoint(out) if cfg.resume else None
+    if ckpt_path is not None:
+        meta = read_checkpoint_meta(ckpt_path)
+        check_signature(ckpt_path, meta["model_cfg"], model_cfg)
+    elif not cfg.resume and last_checkpoint(out) is not None:
+        raise ConfigError(f"out={out} already holds {last_checkpoint(out)} and resume=false; choose a new out folder")
+
+    Module = make_module_class()
+    train_cfg = to_plain(cfg.train)
+    module = Module(model_cfg, train_cfg, to_plain(cfg.optim), to_plain(cfg.schedule), seed)
+
+    ck = to_plain(cfg.checkpoint)
+    kw = _trainer_kwargs(cfg)
+    checkpointer = ModelCheckpoint(
+        dirpath=out / CHECKPOINT_DIR, filename="step{step:08d}", auto_insert_metric_name=False,
+        every_n_train_steps=int(ck["every_n_steps"]), save_last=True, monitor="step", mode="max",
+        save_top_k=int(ck.get("keep", 2)))
+    callbacks = [checkpointer, make_metrics_callback(out / METRICS_CSV, kw.get("log_every_n_steps", 1))]
+    if progress:
+        callbacks.append(RichProgressBar())
+    trainer = L.Trainer(
+        default_root_dir=str(out), logger=[TensorBoardLogger(str(out), name="tensorboard", version="")],
+        callbacks=callbacks, plugins=[make_checkpoint_io()], enable_progress_bar=bool(progress),
+        enable_model_summary=False, **kw)
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    # The final step is saved even when max_steps is not a multiple of checkpoint.every_n_steps.
+    last = out / CHECKPOINT_DIR / LAST
+    if not last.is_file() or read_checkpoint_meta(last)["global_step"] != trainer.global_step:
+        trainer.save_checkpoint(str(last))
+    return {"out": out, "global_step": trainer.global_step, "resumed_from": ckpt_path,
+            "metrics": out / METRICS_CSV, "checkpoint": last,
+            "trainable_params": sum(p.numel() for p in module.transformer.parameters() if p.requires_grad),
+            "params": sum(p.numel() for p in module.transformer.parameters()),
+            "is_global_zero": trainer.is_global_zero}
+
+
+def load_trained_transformer(checkpoint: str | Path, model_cfg=None, device="cpu"):
+    """The transformer of a `hmworld train` checkpoint (its stored model config, or ``model_cfg`` which must
+    agree with it). Frozen weights the checkpoint left out are rebuilt from ``model.transformer.pretrained``."""
+    meta = read_checkpoint_meta(checkpoint)
+    stored = meta["model_cfg"]
+    if model_cfg is not None:
+        check_signature(checkpoint, stored, to_plain(model_cfg))
+        use = to_plain(model_cfg)
+    else:
+        use = stored
+    model = build_transformer(use, seed=0)
+    state = {k[len("transformer."):]: v for k, v in (meta["state_dict"] or {}).items() if k.startswith("transformer.")}
+    own = model.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape))
+    missing = sorted(set(own) - set(state)) if meta.get("frozen_saved", True) else []
+    if unexpected or wrong or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:6]}{' ...' if len(missing) > 6 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}")
+        if wrong:
+            parts.append("wrong shapes " + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:4]))
+        raise CheckpointConfigError(f"{checkpoint}: field state_dict does not fit the model: " + "; ".join(parts))
+    model.load_state_dict(state, strict=False)
+    return model.to(device).eval(), use, meta
