@@ -4,12 +4,15 @@ captioners' own loading code."""
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 # Before huggingface_hub / transformers import: nothing may be downloaded.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HMWORLD_OFFLINE"] = "1"
+# Remote code (the stand-in MiniCPM-V checkpoint) is copied into HF_MODULES_CACHE on load: keep it out of ~/.cache.
+os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="hmworld-hf-modules-"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 sys.path.insert(0, str(Path(__file__).parent))  # for captioning_models, captioning_testlib
