@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score-merge": ("hmworld.cli.score_merge", "join results stores (shards) into one"),
     "leaderboard": ("hmworld.cli.leaderboard", "write the leaderboard: CSV, Markdown, self-contained HTML page"),
     "weights": ("hmworld.cli.weights", "what each learned metric needs and what is present"),
+    "import-hmworld": ("hmworld.cli.import_hmworld", "convert the official HM-World release into a split"),
+    "cache": ("hmworld.cli.cache", "VAE latents + caption embeddings per clip for training (resumable)"),
+    "train": ("hmworld.cli.train", "train HyDRA / baselines with PyTorch Lightning (tiny CPU model by default)"),
+    "generate": ("hmworld.cli.generate", "predict target clips into a submission folder (or one clip)"),
 }
 
 USAGE = """usage: hmworld <command> [key=value ...] [--help] [--cfg job] [--multirun]

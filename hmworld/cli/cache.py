@@ -1,0 +1,65 @@
+"""`hmworld cache split=DIR model=...`: VAE latents and caption embeddings per clip, resumably (see `--help`)."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hmworld.cli.ui import console, user_errors
+
+
+class CacheProgress:
+    """Two bars: captions encoded (by batch) and clips encoded by the VAE."""
+
+    def __init__(self, latents: int, texts: int, enabled: bool = True):
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
+        self.progress.start()
+        self._text = self.progress.add_task("captions", total=texts)
+        self._lat = self.progress.add_task("clips (VAE)", total=latents)
+
+    def text(self, n: int) -> None:
+        self.progress.advance(self._text, n)
+
+    def latents(self, n: int) -> None:
+        self.progress.advance(self._lat, n)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def cache(cfg: DictConfig) -> None:
+    from hmworld.errors import ConfigError
+    from hmworld.model.cache import LatentCache
+
+    with user_errors():
+        if OmegaConf.is_missing(cfg, "split"):
+            raise ConfigError("split=DIR is required: the split folder to encode")
+        lc = LatentCache(cfg.split, cfg.model, cfg.cache_dir)
+        report = lc.build(device=resolve_device(cfg.device), text_batch=cfg.text_batch, limit=cfg.limit,
+                          progress=lambda nl, nt: CacheProgress(nl, nt, enabled=bool(cfg.progress)))
+    g = lc.geometry
+    t = Table(title=f"cache {report.root}", show_header=False, title_justify="left")
+    t.add_row("split", f"{lc.split.root} ({report.clips} clips)")
+    t.add_row("geometry", f"{g.context_frames} + {g.target_frames} frames at {g.width}x{g.height} -> "
+                          f"{g.context_latents} + {g.target_latents} latents of {g.latent_hw[1]}x{g.latent_hw[0]}")
+    t.add_row("latents", f"{report.latents_encoded} encoded, {report.latents_skipped} already cached (vae id {lc.vae_id})"
+              + (f", {report.seconds_latents / max(1, report.latents_encoded):.2f} s per clip" if report.latents_encoded else ""))
+    t.add_row("captions", f"{report.text_encoded} encoded, {report.text_skipped} already cached (encoder id {lc.text_id})")
+    if report.stale_removed:
+        t.add_row("stale", f"{report.stale_removed} outdated entries replaced")
+    missing = lc.missing()
+    t.add_row("status", "complete" if not missing else f"{len(missing)} clips still to encode (run again)")
+    console.print(t)
+
+
+main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="cache")(cache)
