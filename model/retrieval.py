@@ -209,7 +209,7 @@ def retrieval_attention_with_indices(
     if not differentiable:  # index rows computed once for all chunks
         rows_local, rows_mem = _buffer_rows(
             indices if slots else None, local_frames, b, nf, hw, k_mem.shape[1] // hwm if slots else 0, hwm)
-    qf = q.view(b, nf, hw, heads, dim)
+    qf = q.reshape(b, nf, hw, heads, dim)
     # Inference writes each chunk straight into the output; autograd collects the chunks and concatenates.
     out = None if differentiable else q.new_empty(b, nf, hw, heads, dim)
     outs = []
@@ -243,13 +243,13 @@ def _gather_autograd(k, v, k_mem, v_mem, frames, idx, nf, hw, hwm):
     """Differentiable gather (indexing backward scatters into k/v); returns ``[B*c, heads, L, dim]`` views."""
     b, _, heads, dim = k.shape
     c, ws = frames.shape
-    kk = k.view(b, nf, hw, heads, dim)[:, frames].reshape(b * c, ws * hw, heads, dim)
-    vv = v.view(b, nf, hw, heads, dim)[:, frames].reshape(b * c, ws * hw, heads, dim)
+    kk = k.reshape(b, nf, hw, heads, dim)[:, frames].reshape(b * c, ws * hw, heads, dim)
+    vv = v.reshape(b, nf, hw, heads, dim)[:, frames].reshape(b * c, ws * hw, heads, dim)
     if idx is not None:
         fm = k_mem.shape[1] // hwm
         bi = torch.arange(b, device=k.device)[:, None, None]
-        km = k_mem.view(b, fm, hwm, heads, dim)[bi, idx].reshape(b * c, -1, heads, dim)
-        vm = v_mem.view(b, fm, hwm, heads, dim)[bi, idx].reshape(b * c, -1, heads, dim)
+        km = k_mem.reshape(b, fm, hwm, heads, dim)[bi, idx].reshape(b * c, -1, heads, dim)
+        vm = v_mem.reshape(b, fm, hwm, heads, dim)[bi, idx].reshape(b * c, -1, heads, dim)
         kk, vv = torch.cat([kk, km], dim=1), torch.cat([vv, vm], dim=1)
     return kk.transpose(1, 2), vv.transpose(1, 2)
 

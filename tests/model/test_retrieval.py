@@ -166,3 +166,18 @@ def test_shape_errors_are_clear(gen):
         dynamic_retrieval_attention(q, k, v, km, vm, grid=(5, 2, 2), mem_grid=(2, 1, 1))
     with pytest.raises(ValueError, match="mem_grid"):
         dynamic_retrieval_attention(q, k, v, km, vm, grid=(4, 2, 2), mem_grid=(3, 1, 1))
+
+
+def test_accepts_non_contiguous_inputs(gen):
+    grid, mem_grid = (6, 2, 3), (3, 1, 2)
+    q, k, v, km, vm = _inputs(gen(7), 1, grid, mem_grid)
+    # [B, heads, N, d] storage transposed to the [B, N, heads, d] layout, as SDPA-style code often has
+    qt, kt, vt = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (q, k, v))
+    assert not qt.is_contiguous()
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            a = dynamic_retrieval_attention(qt.requires_grad_(grad), kt, vt, km, vm, grid=grid, mem_grid=mem_grid,
+                                            top_k=2, window_size=3)
+        b = dynamic_retrieval_attention(q, k, v, km, vm, grid=grid, mem_grid=mem_grid, top_k=2, window_size=3)
+        torch.testing.assert_close(a.detach(), b)
+        qt = qt.detach()

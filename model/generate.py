@@ -1,0 +1,322 @@
+"""Generation: predict the target half of clips with a trained checkpoint (flow-matching Euler sampler).
+
+Two forms:
+
+* `generate_split`: every clip of a split -> ``<out>/<clip_id>.mp4`` (target frames only, at the split's size and
+  fps) plus ``submission.yaml`` through the leaderboard's own `SubmissionInfo`, i.e. exactly the folder the
+  leaderboard scores. Videos are written under a temporary name and renamed, so a killed run resumes clip by clip
+  (``generate.json`` records the settings; a rerun with other settings is refused unless ``overwrite=true``).
+* `generate_clip`: one context video plus a camera JSON (ours or the released HyDRA example format) -> one mp4.
+
+Per clip the initial noise comes from a generator seeded by (seed, clip id), so a clip's video does not depend
+on which other clips are generated in the same run or in what order.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hmworld.errors import ConfigError, HMWorldError, SplitError
+from hmworld.fsutil import atomic_write_json, read_json
+from hmworld.video import probe_video, read_video, write_video
+
+from .camera import load_released_camera_json, relative_camera_vectors
+from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest, to_plain
+from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
+from .sampling import euler_sample, guided
+from .training import load_trained_transformer
+
+STATE = "generate.json"
+
+
+@dataclass
+class Sampler:
+    steps: int
+    shift: float
+    guidance: float
+    seed: int
+
+
+class Generator:
+    """A trained transformer with its VAE and text encoder, sampling target latents for one clip at a time."""
+
+    def __init__(self, checkpoint, model_cfg=None, device: str = "cpu"):
+        self.checkpoint = Path(checkpoint)
+        self.device = device
+        self.transformer, self.model_cfg, self.meta = load_trained_transformer(checkpoint, model_cfg, device=device)
+        self.dtype = next(self.transformer.parameters()).dtype
+        if device.startswith("cuda") and self.dtype == torch.float32:
+            self.transformer.to(torch.bfloat16)  # inference in bf16 on GPU, as training's autocast
+            self.dtype = torch.bfloat16
+        self.vae = build_vae(self.model_cfg, device=device)
+        self._text = None
+
+    def sampler_defaults(self) -> dict:
+        return dict(self.model_cfg.get("sampler") or {"steps": 50, "shift": 5.0, "guidance": 5.0})
+
+    def text_encoder(self):
+        if self._text is None:
+            self._text = build_text_encoder(self.model_cfg, device=self.device)
+        return self._text
+
+    @property
+    def max_length(self) -> int:
+        return int(self.model_cfg["text_encoder"].get("max_length", 512))
+
+    def pad_text(self, emb: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(1, self.max_length, emb.shape[-1])
+        n = min(self.max_length, emb.shape[0])
+        out[0, :n] = emb[:n].float()
+        return out
+
+    def encode_context(self, context: torch.Tensor) -> torch.Tensor:
+        """``[3, Tc, H, W]`` in [-1, 1] -> normalised latents ``[1, z, Lc, h, w]``."""
+        return self.vae.encode(context[None]).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, ctx_latents: torch.Tensor, camera: torch.Tensor, text: torch.Tensor, target_latents: int,
+               sampler: Sampler, noise_key: str, progress: Callable | None = None) -> torch.Tensor:
+        """Target latents ``[1, z, Lt, h, w]`` for context latents ``[1, z, Lc, h, w]``; camera ``[Lc+Lt, 12]``."""
+        z, nc, h, w = ctx_latents.shape[1], ctx_latents.shape[2], ctx_latents.shape[3], ctx_latents.shape[4]
+        g = torch.Generator().manual_seed(int(digest([sampler.seed, noise_key], 15), 16))
+        noise = torch.randn(1, z, target_latents, h, w, generator=g).to(self.device)
+        cam = camera[None].to(self.device, self.dtype)
+        cond = text.to(self.device, self.dtype)
+        use_cfg = sampler.guidance != 1.0
+        # The unconditional branch is the all-padding (zero) caption, what caption dropout trained.
+        texts = torch.cat([cond, torch.zeros_like(cond)]) if use_cfg else cond
+        ctx = ctx_latents.to(self.device)
+
+        def velocity(x, t):
+            inp = torch.cat([ctx, x], dim=2)
+            nb = texts.shape[0]
+            out = self.transformer(inp.expand(nb, -1, -1, -1, -1).to(self.dtype), t.expand(nb).to(self.dtype), texts,
+                                   camera=cam.expand(nb, -1, -1), num_context_frames=nc).sample[:, :, nc:].float()
+            return guided(out[:1], out[1:] if use_cfg else None, sampler.guidance)
+
+        return euler_sample(velocity, noise, steps=sampler.steps, shift=sampler.shift, progress=progress)
+
+    def decode(self, latents: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """Target latents -> uint8 ``[Tt, height, width, 3]`` (resized back when the model ran at another size)."""
+        video = self.vae.decode(latents)[0]  # [3, T, H, W]
+        frames = video.permute(1, 0, 2, 3)  # [T, 3, H, W]
+        if frames.shape[-2:] != (height, width):
+            frames = F.interpolate(frames, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+        return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _write_video_atomic(path: Path, frames: np.ndarray, fps: float) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
+    try:
+        write_video(tmp, frames, fps)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def resolve_sampler(cfg, gen: Generator) -> Sampler:
+    d = gen.sampler_defaults()
+    pick = lambda k: d.get(k) if cfg.get(k) is None else cfg.get(k)  # noqa: E731
+    s = Sampler(int(pick("steps")), float(pick("shift")), float(pick("guidance")), int(cfg.get("seed") or 0))
+    if s.steps < 1:
+        raise ConfigError(f"steps={s.steps}: at least 1 sampling step")
+    return s
+
+
+@dataclass
+class GenerateReport:
+    out: Path
+    written: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    seconds: float = 0.0
+    sampler: Sampler | None = None
+    submission: Path | None = None
+
+
+def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> GenerateReport:
+    from hmworld.benchmark.submission import SubmissionInfo, video_name, write_submission_info
+    from hmworld.split import Split
+
+    from .cache import LatentCache
+
+    split = Split(cfg.split)
+    if not split.fingerprint:
+        raise SplitError(f"split={split.root}: no fingerprint in split.json (status {split.info.get('status')!r}); "
+                         "finish the split before generating a submission for it")
+    geom = geometry_for(split, gen.model_cfg)
+    fps_values = sorted({float(f) for f in split.manifest["fps"]})
+    if len(fps_values) != 1:
+        raise SplitError(f"split={split.root}: clips have different fps {fps_values}; a submission has one fps")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sampler = resolve_sampler(cfg, gen)
+    ck = gen.checkpoint.stat()
+    state = {"split_fingerprint": split.fingerprint, "checkpoint": str(gen.checkpoint.resolve()),
+             "checkpoint_size": ck.st_size, "checkpoint_step": gen.meta.get("global_step"),
+             "sampler": sampler.__dict__, "geometry": geom.__dict__}
+    state_path = out / STATE
+    if state_path.is_file() and not cfg.get("overwrite"):
+        old = read_json(state_path)
+        if old != state:
+            diffs = [k for k in state if old.get(k) != state[k]]
+            raise ConfigError(f"out={out} holds videos generated with other settings ({', '.join(diffs)} differ, "
+                              f"see {state_path}); choose a new folder or pass overwrite=true")
+    atomic_write_json(state_path, state)
+    cache = None
+    try:
+        cache = LatentCache(split, gen.model_cfg, cfg.get("cache_dir"))
+    except HMWorldError:
+        cache = None
+    clips = list(split)
+    if cfg.get("limit") is not None:
+        clips = clips[: int(cfg.limit)]
+    report = GenerateReport(out, sampler=sampler)
+    bar = progress(len(clips), sampler.steps) if progress else None
+    t0 = time.perf_counter()
+    try:
+        for clip in clips:
+            dest = out / video_name(clip.clip_id)
+            if dest.is_file() and not cfg.get("overwrite"):
+                report.skipped.append(clip.clip_id)
+                if bar:
+                    bar.clip()
+                continue
+            ctx_lat, text = None, None
+            if cache is not None and cache.latent_path(clip).is_file():
+                entry = cache.load_latents(clip)
+                ctx_lat = entry[:, : geom.context_latents][None]
+            if ctx_lat is None:
+                frames = clip.frames(0, geom.context_frames)
+                ctx_lat = gen.encode_context(resize_crop(frames, geom.height, geom.width))
+            if cache is not None and cache.text_path(clip).is_file():
+                text = gen.pad_text(cache.load_text(clip))
+            else:
+                text = gen.pad_text(gen.text_encoder().encode([clip.caption])[0])
+            camera = clip_camera(clip, geom)
+            lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, clip.clip_id,
+                             progress=bar.step if bar else None)
+            video = gen.decode(lat, int(clip.row["height"]), int(clip.row["width"]))
+            if len(video) != clip.target_frames:
+                raise HMWorldError(f"clip {clip.clip_id}: decoded {len(video)} frames, the split has "
+                                   f"{clip.target_frames} target frames")
+            _write_video_atomic(dest, video, float(clip.row["fps"]))
+            report.written.append(clip.clip_id)
+            if bar:
+                bar.clip()
+    finally:
+        if bar:
+            bar.close()
+    report.seconds = time.perf_counter() - t0
+    if len(clips) == len(split):
+        params = sum(p.numel() for p in gen.transformer.parameters())
+        info = SubmissionInfo(
+            model=str(cfg.get("model_name") or gen.model_cfg.get("name") or "hydra"), split_fingerprint=split.fingerprint,
+            fps=fps_values[0], includes_context=False,
+            description=str(cfg.get("description") or f"HyDRA ({gen.model_cfg['transformer'].get('config', {}).get('retrieval_mode', 'dynamic')}) "
+                                                     f"checkpoint {gen.checkpoint.name} step {gen.meta.get('global_step')}, "
+                                                     f"{sampler.steps} Euler steps, shift {sampler.shift}, guidance {sampler.guidance}"),
+            url=str(cfg.get("url") or ""), params=int(params))
+        report.submission = write_submission_info(out, info)
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ single clip
+def load_camera_json(path: str | Path, context_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(context, target) OpenCV camera-to-world poses (metres) from our camera.json or the released example JSON.
+
+    Ours: ``{"convention": "opencv_c2w_metres", "c2w": [[16 numbers], ...]}`` covering context then target frames
+    (the first ``context_frames`` poses are the context's). Released: ``{"cond_cam": {...}, "tgt_cam": {...}}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"camera={path}: file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"camera={path}: not JSON ({exc})") from exc
+    if isinstance(data, dict) and "cond_cam" in data:
+        try:
+            ctx, tgt = load_released_camera_json(path)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"camera={path}: {exc} (every frame needs a 4x4 matrix)") from exc
+        if len(ctx) != context_frames:
+            raise ConfigError(f"camera={path}: field cond_cam has {len(ctx)} poses, the context video has "
+                              f"{context_frames} frames")
+        return ctx, tgt
+    if not isinstance(data, dict) or "c2w" not in data:
+        raise ConfigError(f"camera={path}: expected field c2w (our camera.json) or cond_cam/tgt_cam (released HyDRA)")
+    conv = data.get("convention", "opencv_c2w_metres")
+    if conv != "opencv_c2w_metres":
+        raise ConfigError(f"camera={path}: field convention is {conv!r}, expected 'opencv_c2w_metres'")
+    try:
+        c2w = np.asarray(data["c2w"], float)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"camera={path}: field c2w is not a list of numbers ({exc})") from exc
+    if c2w.ndim == 2 and c2w.shape[1] == 16:
+        c2w = c2w.reshape(-1, 4, 4)
+    if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
+        raise ConfigError(f"camera={path}: field c2w must hold one 4x4 matrix (16 numbers) per frame, got shape "
+                          f"{list(c2w.shape)}")
+    if len(c2w) <= context_frames:
+        raise ConfigError(f"camera={path}: field c2w has {len(c2w)} poses, not more than the context video's "
+                          f"{context_frames} frames (context poses first, then the target's)")
+    return c2w[:context_frames], c2w[context_frames:]
+
+
+def generate_clip(cfg, gen: Generator, *, progress: Callable | None = None) -> GenerateReport:
+    video_path = Path(cfg.video)
+    if not video_path.is_file():
+        raise ConfigError(f"video={video_path}: file not found")
+    info = probe_video(video_path)
+    frames = read_video(video_path)
+    ctx_c2w, tgt_c2w = load_camera_json(cfg.camera, len(frames))
+    where = f"video={video_path} / camera={cfg.camera}"
+    check_frames(where, "context_frames", len(ctx_c2w), *_memory(gen.model_cfg))
+    check_frames(where, "target_frames", len(tgt_c2w), *_memory(gen.model_cfg))
+    data = gen.model_cfg.get("data") or {}
+    h, w = int(data.get("height") or info.height), int(data.get("width") or info.width)
+    mult = size_multiple(gen.model_cfg)
+    if h % mult or w % mult:
+        raise ConfigError(f"{where}: frame size {w}x{h} is not a multiple of {mult}; set model.data.width/height "
+                          "in the training config (the checkpoint's) or resize the video")
+    geom = FrameGeometry(len(ctx_c2w), len(tgt_c2w), h, w)
+    ctx, tgt = relative_camera_vectors(ctx_c2w, tgt_c2w)
+    camera = torch.from_numpy(np.concatenate([ctx, tgt]))
+    caption = clean_caption(cfg.get("caption") or "")
+    text = gen.pad_text(gen.text_encoder().encode([caption])[0])
+    sampler = resolve_sampler(cfg, gen)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = cfg.get("name") or video_path.stem
+    report = GenerateReport(out, sampler=sampler)
+    bar = progress(1, sampler.steps) if progress else None
+    t0 = time.perf_counter()
+    try:
+        ctx_lat = gen.encode_context(resize_crop(frames, geom.height, geom.width))
+        lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, str(name),
+                         progress=bar.step if bar else None)
+        video = gen.decode(lat, info.height, info.width)
+        fps = float(cfg.get("fps") or info.fps or 15)
+        _write_video_atomic(out / f"{name}.mp4", video, fps)
+        report.written.append(str(name))
+        if bar:
+            bar.clip()
+    finally:
+        if bar:
+            bar.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _memory(model_cfg):
+    from .components import transformer_uses_memory
+
+    return transformer_uses_memory(model_cfg)
