@@ -24,9 +24,10 @@ class Intrinsics:
 
     @classmethod
     def from_hfov(cls, width: int, height: int, hfov_deg: float) -> "Intrinsics":
-        """Square pixels, principal point at the image centre."""
+        """Square pixels, principal point at the image centre: (W-1)/2, (H-1)/2 with pixel centres at integers,
+        so the frustum is symmetric as in Unreal's cameras."""
         fx = 0.5 * width / np.tan(np.radians(hfov_deg) / 2.0)
-        return cls(fx=float(fx), fy=float(fx), cx=width / 2.0, cy=height / 2.0)
+        return cls(fx=float(fx), fy=float(fx), cx=(width - 1) / 2.0, cy=(height - 1) / 2.0)
 
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])

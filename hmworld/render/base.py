@@ -73,7 +73,8 @@ def _placed(primitive: str, center, size, material: Material, yaw_deg: float = 0
 def scene_instances(scene: SceneSpec) -> list[StaticInstance]:
     """The static content of a scene: ground, walls and props, as unit primitives."""
     ex, ey = scene.extent
-    out = [_placed("cube", (0.0, 0.0, -0.05), (GROUND_SIZE, GROUND_SIZE, 0.1), scene.ground, ground=True)]
+    # the ground's top sits 2 mm below z = 0 so feet resting on the ground never z-fight with it
+    out = [_placed("cube", (0.0, 0.0, -0.052), (GROUND_SIZE, GROUND_SIZE, 0.1), scene.ground, ground=True)]
     h = scene.wall_height
     if h > 0:
         t = WALL_THICKNESS

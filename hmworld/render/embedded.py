@@ -7,6 +7,7 @@ depth (float32), so the masks match the pixels exactly. Output is a pure functio
 """
 from __future__ import annotations
 
+import sys
 from typing import Iterator
 
 import numpy as np
@@ -124,10 +125,21 @@ void main() {
 """
 
 
+def _load_triton_first() -> None:
+    """Mesa's llvmpipe and triton (pulled in by torch) each bring their own LLVM; importing triton after an
+    llvmpipe context exists crashes the process (SIGSEGV). Loading triton first is safe, so when it is
+    installed we load it before the context (about 0.3 s), and any later torch/transformers import works."""
+    import importlib.util
+
+    if "triton" not in sys.modules and importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
+
+
 def create_egl_context():
     """A headless OpenGL 3.3+ context through EGL; a clear error when EGL or Mesa is missing."""
     import moderngl
 
+    _load_triton_first()
     try:
         return moderngl.create_context(standalone=True, backend="egl", require=330)
     except Exception as exc:  # moderngl raises plain Exceptions for missing libraries
