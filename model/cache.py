@@ -102,6 +102,16 @@ class LatentCache:
         return {"latents": lat["latents"], "camera": lat["camera"], "text": txt["text"],
                 "num_context": self.geometry.context_latents, "clip_id": clip.clip_id}
 
+    def load_latents(self, clip) -> torch.Tensor:
+        from safetensors.torch import load_file
+
+        return load_file(str(self.latent_path(clip)))["latents"]
+
+    def load_text(self, clip) -> torch.Tensor:
+        from safetensors.torch import load_file
+
+        return load_file(str(self.text_path(clip)))["text"]
+
     # ------------------------------------------------------------------------------------------ write
     def _write(self, path: Path, tensors: dict, meta: dict) -> int:
         from safetensors.torch import save

@@ -5,7 +5,7 @@ Two forms:
 * `generate_split`: every clip of a split -> ``<out>/<clip_id>.mp4`` (target frames only, at the split's size and
   fps) plus ``submission.yaml`` through the leaderboard's own `SubmissionInfo`, i.e. exactly the folder the
   leaderboard scores. Videos are written under a temporary name and renamed, so a killed run resumes clip by clip
-  (``generate.json`` records the settings; a rerun with other settings is refused unless ``overwrite=true``).
+  (``.generate.json`` records the settings; a rerun with other settings is refused unless ``overwrite=true``).
 * `generate_clip`: one context video plus a camera JSON (ours or the released HyDRA example format) -> one mp4.
 
 Per clip the initial noise comes from a generator seeded by (seed, clip id), so a clip's video does not depend
@@ -34,7 +34,7 @@ from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_
 from .sampling import euler_sample, guided
 from .training import load_trained_transformer
 
-STATE = "generate.json"
+STATE = ".generate.json"  # hidden: the submission itself is only the videos and submission.yaml
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""`hmworld generate checkpoint=FILE split=DIR out=DIR` (or `video=... camera=...`): predict target frames."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hmworld.cli.cache import resolve_device
+from hmworld.cli.ui import console, user_errors
+
+
+class GenerateProgress:
+    def __init__(self, clips: int, steps: int, enabled: bool = True):
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
+        self.progress.start()
+        self.steps = steps
+        self._clips = self.progress.add_task("clips", total=clips)
+        self._steps = self.progress.add_task("sampling steps", total=clips * steps)
+
+    def step(self) -> None:
+        self.progress.advance(self._steps)
+
+    def clip(self) -> None:
+        self.progress.advance(self._clips)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def generate(cfg: DictConfig) -> None:
+    from hmworld.errors import ConfigError
+    from hmworld.model.generate import Generator, generate_clip, generate_split
+
+    with user_errors():
+        for key in ("checkpoint", "out"):
+            if OmegaConf.is_missing(cfg, key):
+                raise ConfigError(f"{key}= is required")
+        single = cfg.get("video") is not None or cfg.get("camera") is not None
+        if single and cfg.get("split") is not None:
+            raise ConfigError("give either split=DIR (every clip) or video=... camera=... (one clip), not both")
+        if single and (cfg.get("video") is None or cfg.get("camera") is None):
+            raise ConfigError("the single-clip form needs both video=CONTEXT.mp4 and camera=CAMERA.json")
+        if not single and cfg.get("split") is None:
+            raise ConfigError("split=DIR is required (or video=... camera=... for one clip)")
+        try:
+            gen = Generator(cfg.checkpoint, cfg.get("model"), device=resolve_device(cfg.device))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"checkpoint={cfg.checkpoint}: {exc}") from exc
+        run = generate_clip if single else generate_split
+        report = run(cfg, gen, progress=lambda n, s: GenerateProgress(n, s, enabled=bool(cfg.progress)))
+    s = report.sampler
+    t = Table(title=f"generated into {report.out}", show_header=False, title_justify="left")
+    t.add_row("checkpoint", f"{cfg.checkpoint} (step {gen.meta.get('global_step')})")
+    t.add_row("sampler", f"Euler, {s.steps} steps, shift {s.shift}, guidance {s.guidance}, seed {s.seed}")
+    t.add_row("videos", f"{len(report.written)} written, {len(report.skipped)} already present")
+    if report.written:
+        t.add_row("speed", f"{report.seconds / len(report.written):.2f} s per clip")
+    if report.submission:
+        t.add_row("submission", str(report.submission))
+    elif not single:
+        t.add_row("submission", "not written (only part of the split was generated: limit=)")
+    console.print(t)
+
+
+main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="generate")(generate)
