@@ -40,10 +40,10 @@ VALUE_KEYS = {
 # The details each metric group keeps (what hmworld.metrics.aggregate reads, plus diagnostics).
 DETAIL_PREFIX = {"psnr": "psnr_", "ssim": "ssim_", "lpips": "lpips_", "dsc": "dsc_",
                  "subject_consistency": "subject_consistency_", "background_consistency": "background_consistency_"}
-# Python packages each learned metric needs (the `metrics` extra).
-PACKAGES = {"lpips": ("torch", "torchvision", "lpips"), "subject_consistency": ("torch", "timm"),
+# Python packages each metric needs beyond the base installation (the `metrics` extra; SSIM runs on torch).
+PACKAGES = {"ssim": ("torch",), "lpips": ("torch", "torchvision", "lpips"), "subject_consistency": ("torch", "timm"),
             "background_consistency": ("torch", "open_clip"), "dsc": ("torch", "open_clip", "ultralytics")}
-LEARNED = tuple(PACKAGES)
+LEARNED = ("lpips", "dsc", "subject_consistency", "background_consistency")     # need weights files
 
 
 def convention_key(dsc_mode: str = "detect") -> str:
@@ -99,16 +99,16 @@ def plan_metrics(requested: Optional[Sequence[str]], weights_dir: Optional[str] 
         if group not in wanted:
             plan.status[group] = ("not requested", "")
             continue
-        if group not in LEARNED:
-            plan.compute.append(group)
-            plan.status[group] = ("computed", "")
-            plan.weights[group] = {}
-            continue
         missing_pkgs = _missing_packages(group)
         if missing_pkgs:
             note = f"needs {', '.join(missing_pkgs)}: pip install 'hmworld[metrics]' (scripts/setup.sh test)"
             plan.status[group] = ("not installed", note)
             faults.append(f"{group}: {note}")
+            continue
+        if group not in LEARNED:
+            plan.compute.append(group)
+            plan.status[group] = ("computed", "")
+            plan.weights[group] = {}
             continue
         from hmworld.metrics import weights as W
 

@@ -1,0 +1,34 @@
+"""Benchmark tests: offline switches and empty library caches first (nothing downloads, nothing found by
+accident), then a tiny weights folder shared by the session (helpers live in leaderboard_testlib.py)."""
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_caches = Path(tempfile.mkdtemp(prefix="hmworld-bench-caches-"))
+os.environ["YOLO_OFFLINE"] = "1"
+os.environ["YOLO_AUTOINSTALL"] = "0"
+os.environ.setdefault("YOLO_CONFIG_DIR", str(_caches / "yolo"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HMWORLD_OFFLINE"] = "1"
+os.environ["TORCH_HOME"] = str(_caches / "torch")
+os.environ["HF_HOME"] = str(_caches / "hf")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.pop("HMWORLD_WEIGHTS_DIR", None)
+
+HERE = Path(__file__).parent
+for p in (HERE, HERE.parent / "metrics"):   # leaderboard_testlib, metrics_testlib (uniquely named modules)
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """Tiny random models of the real classes under the real file names (built once per session)."""
+    from metrics_testlib import build_tiny_weights
+
+    d = tmp_path_factory.mktemp("bench-weights")
+    build_tiny_weights(d)
+    return d
