@@ -32,3 +32,19 @@ def tiny_weights(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("bench-weights")
     build_tiny_weights(d)
     return d
+
+
+@pytest.fixture(scope="session")
+def subs(small_split, tmp_path_factory):
+    """Submissions of the small split: the ground truth, two noise levels, the two reference predictors."""
+    from hmworld.benchmark import predict_baseline
+    from leaderboard_testlib import gt_copy, make_submission, noisy
+
+    d = tmp_path_factory.mktemp("subs")
+    out = {"gt": make_submission(small_split, d / "gt", gt_copy, "gt-copy"),
+           "noise8": make_submission(small_split, d / "noise8", noisy(8), "noise-8"),
+           "noise32": make_submission(small_split, d / "noise32", noisy(32), "noise-32")}
+    for name in ("repeat-last", "mean-context"):
+        predict_baseline(name, small_split, d / name)
+        out[name] = d / name
+    return out

@@ -77,3 +77,112 @@ def score_rows(results: Path) -> list[tuple]:
         return [*db.execute("SELECT * FROM scores ORDER BY 1,2,3,4,5"),
                 *db.execute("SELECT * FROM clips ORDER BY 1,2,3,4"),
                 *db.execute("SELECT * FROM submissions ORDER BY 1,2,3")]
+
+
+# ------------------------------------------------------------------------------------- headless Chromium (CDP)
+
+def chromium_binary() -> str | None:
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Chromium:
+    """A real headless Chromium driven over the DevTools protocol (websocket-client); events are kept."""
+
+    def __init__(self, profile: Path, width: int = 1280, height: int = 900):
+        import json
+        import time
+        import urllib.request
+
+        import websocket
+
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-extensions", "--remote-allow-origins=*", f"--window-size={width},{height}",
+             f"--user-data-dir={profile}", f"--remote-debugging-port={self.port}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        targets = []
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=2) as r:
+                    targets = [t for t in json.load(r) if t.get("type") == "page"]
+                if targets:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chromium exited with {self.proc.returncode}")
+            time.sleep(0.2)
+        if not targets:
+            self.close()
+            raise RuntimeError("chromium: no page target within 60 s")
+        self.ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        self._id = 0
+        self.events: list[dict] = []
+
+    def send(self, method: str, **params):
+        import json
+
+        self._id += 1
+        my = self._id
+        self.ws.send(json.dumps({"id": my, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == my:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def eval(self, expression: str):
+        r = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"JS error in {expression!r}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if v := self.eval(expression):
+                return v
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+    def click(self, selector: str) -> None:
+        """A real mouse click (press + release) at the element's centre, as a user would."""
+        import json
+
+        box = self.eval(f"(function(){{var e=document.querySelector({json.dumps(selector)});"
+                        f"e.scrollIntoView({{block:'center'}});var r=e.getBoundingClientRect();"
+                        f"return [r.x + r.width / 2, r.y + r.height / 2];}})()")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
