@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 mode="${1:-run}"
 
 debs=(libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri)
+# test mode only: the leaderboard page test runs in a real headless browser
+test_debs=(chromium)
+if [ "$mode" = test ]; then debs+=("${test_debs[@]}"); fi
 missing=()
 for pkg in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
