@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hmworld import __version__
 from hmworld.annotations import camera_json, mask_boxes, projected_boxes, subjects_json
+from hmworld.body import Body
 from hmworld.captioners import CaptionRequest, Captioner, SubjectMotion, build_captioner
 from hmworld.catalog import Catalog, load_catalog
 from hmworld.clipspec import ClipSpec
@@ -26,13 +27,12 @@ from hmworld.compositor import CompositionContext, Rejection, clip_id_for, compo
 from hmworld.errors import ConfigError, RenderFailure, SplitError
 from hmworld.events import (PREFILTER_REASONS, PrefilterBatch, events_from_visibility, min_visible_pixels,
                             pixel_counts, prefilter)
-from hmworld.fsutil import write_json
+from hmworld.fsutil import sha256_file, write_json
 from hmworld.render import build_renderer
 from hmworld.render.base import Renderer
 from hmworld.split.format import CLIP_FILES, ClipRecord
 from hmworld.split.writer import SplitWriter
 from hmworld.video import EncoderSettings, VideoWriter
-from hmworld.fsutil import sha256_file
 
 # Keys that say where or how a run executes, not what the split is. `renderer.runtime` holds a backend's
 # connection and launch settings (host, port, binary, timeouts), which never change the pixels.
@@ -136,6 +136,7 @@ class ClipRenderer:
                  writer: SplitWriter, settings: RenderSettings):
         self.ctx, self.catalog, self.renderer, self.captioner = ctx, catalog, renderer, captioner
         self.writer, self.settings = writer, settings
+        self._bodies: dict[str, Body] = {}
 
     def render_slot(self, slot: int, report: RenderReport, on_frame: Callable[[], None] | None = None) -> ClipRecord:
         rejections: Counter = Counter()
@@ -210,7 +211,7 @@ class ClipRenderer:
             raise
 
     def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, events, depth, rejections) -> ClipRecord:
-        bodies = [self.renderer_body(t.name) for t in spec.subjects]
+        bodies = [self.body(t.name) for t in spec.subjects]
         full = [projected_boxes(spec, b, b.posed_transforms(t.positions, t.headings, t.walk_phase))
                 for b, t in zip(bodies, spec.subjects)]
         visible = [mask_boxes(instances, t.instance_id) for t in spec.subjects]
@@ -234,11 +235,10 @@ class ClipRenderer:
             extra={"rejections": dict(rejections), "hmworld_version": __version__},
         )
 
-    def renderer_body(self, name: str):
-        from hmworld.body import Body
-
-        body = getattr(self.renderer, "body", None)
-        return body(name) if callable(body) else Body(self.catalog.subjects[name])
+    def body(self, name: str) -> Body:
+        if name not in self._bodies:
+            self._bodies[name] = Body(self.catalog.subjects[name])
+        return self._bodies[name]
 
 
 def validate_run(cfg: DictConfig) -> tuple[int, int, int]:
