@@ -36,6 +36,7 @@ GROUP_OF = {"psnr": "psnr", "ssim": "ssim", "lpips": "lpips", "dsc_ctx": "dsc", 
             "dsc_miss_rate": "dsc", "subject_consistency": "subject_consistency",
             "background_consistency": "background_consistency"}
 VALUE_COLUMNS = (*METRIC_COLUMNS, "dsc_miss_rate")
+GROUP_ORDER = ("psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency")
 
 
 def arrow(col: str) -> str:
@@ -165,13 +166,23 @@ def _md_escape(text: str) -> str:
 
 
 def group_notes(g: Group) -> list[str]:
-    """Plain-language notes for a group: metrics not computed (and why), partial or unfinished submissions."""
+    """Plain-language notes for a group: metrics not computed (and why, once for all the submissions it concerns),
+    partial or unfinished submissions."""
     notes = []
+    missing: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    by_metric: dict[tuple[str, str, str], list[str]] = {}
     for s in g.rows:
-        missing = [f"{m}: {st}" + (f" ({note})" if note and st != "not requested" else "")
-                   for m, (st, note) in sorted(s.status.items()) if st != "computed" and m not in s.groups]
-        if missing:
-            notes.append(f"{s.display}: not computed: " + "; ".join(missing))
+        for m, (st, note) in s.status.items():
+            if st != "computed" and m not in s.groups:
+                by_metric.setdefault((m, st, note if st != "not requested" else ""), []).append(s.display)
+    for (m, st, note), who in by_metric.items():
+        missing.setdefault((st, note, tuple(who)), []).append(m)
+    everyone = tuple(s.display for s in g.rows)
+    for (st, note, who), metrics in sorted(missing.items()):
+        order = [m for m in GROUP_ORDER if m in metrics]
+        scope = "every submission" if who == everyone else ", ".join(who)
+        notes.append(f"not computed ({st}{': ' + note if note else ''}): {', '.join(order)} ({scope})")
+    for s in g.rows:
         if s.invalid:
             notes.append(f"{s.display}: partial, {s.clips} of {s.split_clips} clips scored; invalid: " +
                          "; ".join(f"{c}.mp4: {', '.join(p)}" for c, p in sorted(s.invalid.items())))

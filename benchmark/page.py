@@ -145,21 +145,23 @@ def _bar_chart(col: str, g: Group) -> str:
             + "".join(parts) + "</div>")
 
 
-def _panel(gi: int, si: int, s, thumbs: dict) -> str:
+def _panel(gi: int, si: int, s, thumbs: dict, frames_of: dict) -> str:
+    # Only the metrics this submission has: empty columns would push the thumbnails off the screen.
+    cols = [c for c in (*METRIC_COLUMNS, "dsc_miss_rate")
+            if any(clip["values"].get(c) is not None for clip in s.per_clip)]
     head = "".join([_th("clip", "clip", numeric=False), _th("status", "status", numeric=False),
-                    *(_th(c, f"{LABELS[c]} {arrow(c)}") for c in (*METRIC_COLUMNS, "dsc_miss_rate")),
+                    *(_th(c, f"{LABELS[c]} {arrow(c)}") for c in cols),
                     '<th scope="col">re-entry frames: ground truth | prediction</th>'])
     body = []
     for clip in s.per_clip:
         cid = clip["clip_id"]
         cells = [f'<td data-v="{_e(cid)}"><code>{_e(cid)}</code></td>', f'<td data-v="{_e(clip["status"])}">{_e(clip["status"])}</td>']
         if clip["status"] == "invalid":
-            cells.append(f'<td class="invalid" colspan="{len(METRIC_COLUMNS) + 2}">{_e("; ".join(clip["problems"]))}</td>')
+            cells.append(f'<td class="invalid" colspan="{len(cols) + 1}">{_e("; ".join(clip["problems"]))}</td>')
         else:
-            cells += [_td(c, clip["values"].get(c)) for c in (*METRIC_COLUMNS, "dsc_miss_rate")]
+            cells += [_td(c, clip["values"].get(c)) for c in cols]
             figs = []
-            frames = sorted({f for (fp, src, c, f) in thumbs if c == cid and fp == s.split_fingerprint
-                             and src == s.submission_id})
+            frames = frames_of.get((s.split_fingerprint, s.submission_id, cid), [])
             for f in frames:
                 gt = thumbs.get((s.split_fingerprint, "gt", cid, f))
                 pr = thumbs.get((s.split_fingerprint, s.submission_id, cid, f))
@@ -181,7 +183,7 @@ def _panel(gi: int, si: int, s, thumbs: dict) -> str:
             f'<table class="sortable clips"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
-def _group(gi: int, g: Group, thumbs: dict) -> str:
+def _group(gi: int, g: Group, thumbs: dict, frames_of: dict) -> str:
     head = "".join(['<th scope="col" data-col="rank" data-type="num" data-first="ascending">#</th>',
                     _th("model", "model", numeric=False),
                     *(_th(c, f"{LABELS[c]} {arrow(c)}" if c != "clips" else "clips") for c in TABLE_COLUMNS)])
@@ -200,7 +202,7 @@ def _group(gi: int, g: Group, thumbs: dict) -> str:
     charts = "".join(_bar_chart(c, g) for c in (*METRIC_COLUMNS, "dsc_miss_rate"))
     notes = group_notes(g)
     notes_html = ('<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else ""
-    panels = "".join(_panel(gi, si, s, thumbs) for si, s in enumerate(g.rows))
+    panels = "".join(_panel(gi, si, s, thumbs, frames_of) for si, s in enumerate(g.rows))
     return (f'<section class="group" id="group-{gi}" data-fingerprint="{_e(g.split_fingerprint)}" '
             f'data-convention="{_e(g.convention_version)}">'
             f'<h2>Split <code>{_e(g.split_fingerprint[:16])}</code> · conventions {_e(g.convention_version)}</h2>'
@@ -226,7 +228,10 @@ def _reported() -> str:
 
 
 def render_page(groups: list[Group], thumbs: dict, title: str, results_name: str, rank_by: str) -> str:
-    body = "".join(_group(gi, g, thumbs) for gi, g in enumerate(groups)) or "<p>No submissions scored yet.</p>"
+    frames_of: dict[tuple[str, str, str], list[int]] = {}      # (split, source, clip) -> frames with a thumbnail
+    for fp, src, clip_id, frame in sorted(thumbs):
+        frames_of.setdefault((fp, src, clip_id), []).append(frame)
+    body = "".join(_group(gi, g, thumbs, frames_of) for gi, g in enumerate(groups)) or "<p>No submissions scored yet.</p>"
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"

@@ -76,8 +76,15 @@ def _sha(path: Path) -> str:
     return _SHA_CACHE[key]
 
 
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):      # ValueError: a module entry without a spec (blocked or half-imported)
+        return False
+
+
 def _missing_packages(group: str) -> list[str]:
-    return [p for p in PACKAGES.get(group, ()) if importlib.util.find_spec(p) is None]
+    return [p for p in PACKAGES.get(group, ()) if not _installed(p)]
 
 
 def plan_metrics(requested: Optional[Sequence[str]], weights_dir: Optional[str] = None,

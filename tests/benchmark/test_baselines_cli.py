@@ -1,0 +1,95 @@
+"""Reference predictors and the command line: the README's main pipeline (predict-baseline, score, leaderboard),
+a psnr-only installation without torch, `hmworld weights`, and clear errors."""
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hmworld.benchmark import BenchmarkError, predict_baseline, read_submission_info
+from hmworld.metrics import decode_video
+from hmworld.split import Split
+from leaderboard_testlib import run_cli
+
+
+def test_reference_predictors(small_split, subs, tmp_path):
+    split = Split(small_split)
+    clip = split[0]
+    ctx = clip.context().astype(np.float64)
+    last = decode_video(subs["repeat-last"] / f"{clip.clip_id}.mp4")
+    mean = decode_video(subs["mean-context"] / f"{clip.clip_id}.mp4")
+    assert last.shape == mean.shape == (clip.target_frames, 96, 160, 3)
+    # H.264 at crf 18 is lossy: compare with a tolerance far below the difference between the two predictors
+    assert np.abs(last.astype(float) - ctx[-1]).mean() < 2.5
+    assert np.abs(mean.astype(float) - ctx.mean(axis=0)).mean() < 2.5
+    assert np.abs(last.astype(float) - mean.astype(float)).mean() > 5
+    info = read_submission_info(subs["mean-context"])
+    assert (info.model, info.includes_context, info.split_fingerprint) == ("mean-context", False, split.fingerprint)
+
+    # Rerun: nothing rewritten, identical bytes; a half-written temporary file is cleared.
+    out = tmp_path / "rl"
+    predict_baseline("repeat-last", small_split, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / ".tmp-deadbeef.mp4").write_bytes(b"partial")
+    (out / f"{clip.clip_id}.mp4").unlink()
+    r = predict_baseline("repeat-last", small_split, out)
+    assert (r.written, r.already) == (1, 2)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with pytest.raises(BenchmarkError, match="holds a different submission"):
+        predict_baseline("mean-context", small_split, out)
+    with pytest.raises(BenchmarkError, match="name='last': choose one of"):
+        predict_baseline("last", small_split, out)
+
+
+def test_main_pipeline_on_the_command_line(small_split, tmp_path):
+    board = tmp_path / "board"
+    run_cli("predict-baseline", "--multirun", "name=repeat-last,mean-context", f"split={small_split}",
+            f"out={board}/${{name}}", "progress=false")
+    results = board / "results.sqlite"
+    proc = run_cli("score", "--multirun", f"submission={board}/repeat-last,{board}/mean-context",
+                   f"split={small_split}", f"results={results}", "metrics=[psnr]")
+    assert proc.stdout.count("3 clips scored, 0 already in the store") == 2
+    assert "━" in proc.stdout                                          # rich progress bars ran
+    proc = run_cli("leaderboard", f"results={results}", f"out={board}/site")
+    page = (board / "site" / "index.html").resolve()
+    assert f"leaderboard page: {page}" in proc.stdout.replace("\n", "")
+    assert (board / "site" / "leaderboard.csv").read_text().splitlines()[1].startswith("repeat-last,")
+    again = run_cli("score", f"submission={board}/repeat-last", f"split={small_split}", f"results={results}",
+                    "metrics=[psnr]", "progress=false")
+    assert "0 clips scored, 3 already in the store" in again.stdout
+
+    bad = run_cli("score", f"submission={board}/repeat-last", f"split={small_split}", f"results={results}",
+                  "metrics=[psnr,fid]", check=False)
+    assert bad.returncode == 2 and "metrics=['fid']: unknown" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run_cli("score", f"submission={board}/nothing", f"split={small_split}", f"results={results}", check=False)
+    assert missing.returncode == 2 and "no such folder or archive" in missing.stderr
+    usage = run_cli("--help")
+    for cmd in ("score", "score-merge", "leaderboard", "predict-baseline", "weights"):
+        assert f"  {cmd} " in usage.stdout
+    help_ = run_cli("score", "--help")
+    assert "partial: false" in help_.stdout and "num_shards: 1" in help_.stdout
+
+
+def test_weights_command(tiny_weights, tmp_path):
+    proc = run_cli("weights", f"weights_dir={tmp_path}", check=False)
+    assert proc.returncode == 1 and "MISSING" in proc.stdout and "alexnet-owt-7be5be79.pth" in proc.stdout
+    proc = run_cli("weights", f"weights_dir={tiny_weights}", "yolo_weights=yolo11n.pt", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5/5 present" in proc.stdout
+
+
+def test_scoring_without_torch(small_split, subs, tmp_path):
+    """The base installation has no torch: PSNR is computed, everything else is listed as not installed."""
+    results = tmp_path / "r.sqlite"
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from hmworld.benchmark import score_submission\n"
+            f"r = score_submission({str(subs['repeat-last'])!r}, {str(small_split)!r}, {str(results)!r})\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+            "print(sorted(m for m, (s, _) in r.metric_status.items() if s == 'computed'))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['psnr']"
+    with sqlite3.connect(results) as db:
+        status = dict(db.execute("SELECT metric_group, status FROM metric_status"))
+    assert status["ssim"] == "not installed" and status["lpips"] == "not installed"
