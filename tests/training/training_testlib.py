@@ -79,7 +79,7 @@ def model_overrides(vae_dir: Path, text_dir: Path) -> list[str]:
     """The same as `tiny_model_cfg(vae_dir, text_dir)` as CLI overrides."""
     return [f"model.vae.pretrained={vae_dir}", "model.vae.config=null", "model.text_encoder.kind=umt5",
             f"model.text_encoder.pretrained={text_dir}", "model.text_encoder.dim=32",
-            "+model.text_encoder.dtype=bfloat16", "model.text_encoder.max_length=16",
+            "model.text_encoder.dtype=bfloat16", "model.text_encoder.max_length=16",
             "model.transformer.config.text_dim=32"]
 
 
