@@ -109,7 +109,7 @@ def parse_camera(path: Path, raw_frames: int) -> np.ndarray:
     mats: list[np.ndarray] = []
     for i in range(raw_frames):
         if str(i) in data:
-            mats.append(parse_ue_matrix(data[str(i)], f"{path}: field {i!r}"))
+            mats.append(parse_ue_matrix(data[str(i)], f"{path}: field {str(i)!r}"))
         elif mats:
             mats.append(mats[-1])
     if not mats:

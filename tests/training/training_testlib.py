@@ -113,10 +113,10 @@ def write_synthetic_release(root: Path, num_clips: int = 2, frames: int = 149, s
         rel_dir = Path(f"scene{k}") / f"clip{k:03d}"
         d = root / rel_dir
         d.mkdir(parents=True)
-        rng = np.random.default_rng(k)
-        base = rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)
-        video = np.repeat(base, frames, axis=0)
-        video[:, :, :, 0] = (np.arange(frames) * 255 // frames)[:, None, None]  # frame index in the red channel
+        # grey level = frame index (survives H.264's chroma subsampling), a clip-dependent stripe in the corner
+        ramp = (np.arange(frames) * 255 // frames).astype(np.uint8)
+        video = np.ascontiguousarray(np.broadcast_to(ramp[:, None, None, None], (frames, size, size, 3)))
+        video[:, : size // 4, : size // 4] = 40 * k
         write_video(d / f"clip{k:03d}.mp4", video, 15)
         write_video(d / f"clip{k:03d}M_CustomDepth.mp4", video, 15)
         poses = synthetic_ue_poses(frames, phase=k)
