@@ -163,11 +163,16 @@ class ModelSpec:
     factory: Optional[str] = None
     threads: Optional[int] = None
 
-    def build(self):
-        if self.threads:
+    def apply_threads(self) -> None:
+        """torch's intra-op threads for this process (SSIM and every model run on torch), once it is needed."""
+        if self.threads and _installed("torch"):
             import torch
 
-            torch.set_num_threads(int(self.threads))
+            if torch.get_num_threads() != int(self.threads):
+                torch.set_num_threads(int(self.threads))
+
+    def build(self):
+        self.apply_threads()
         if self.factory:
             return import_string(self.factory)(weights_dir=self.weights_dir, device=self.device,
                                                yolo_weights=self.yolo_weights)
@@ -242,6 +247,8 @@ def run_clip(task: ClipTask, models=None) -> ClipResult:
 
 
 def _run_in_worker(task: ClipTask) -> ClipResult:
+    if any(g in PACKAGES for g in task.groups):
+        _WORKER["spec"].apply_threads()
     return run_clip(task, _worker_models(task.groups))
 
 
@@ -434,6 +441,8 @@ def _run_tasks(tasks: list[ClipTask], store: ResultsStore, key, plan: MetricPlan
         if workers == 1:
             local = models
             for task in tasks:
+                if any(g in PACKAGES for g in task.groups):
+                    spec.apply_threads()
                 if local is None and any(g in LEARNED for g in task.groups):
                     local = spec.build()
                 _store_result(store, key, plan, task, run_clip(task, local), report)
