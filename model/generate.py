@@ -5,7 +5,7 @@ Two forms:
 * `generate_split`: every clip of a split -> ``<out>/<clip_id>.mp4`` (target frames only, at the split's size and
   fps) plus ``submission.yaml`` through the leaderboard's own `SubmissionInfo`, i.e. exactly the folder the
   leaderboard scores. Videos are written under a temporary name and renamed, so a killed run resumes clip by clip
-  (``.generate.json`` records the settings; a rerun with other settings is refused unless ``overwrite=true``).
+  (``.<out name>.generate.json`` beside the folder records the settings; a rerun with other settings is refused unless ``overwrite=true``).
 * `generate_clip`: one context video plus a camera JSON (ours or the released HyDRA example format) -> one mp4.
 
 Per clip the initial noise comes from a generator seeded by (seed, clip id), so a clip's video does not depend
@@ -34,7 +34,10 @@ from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_
 from .sampling import euler_sample, guided
 from .training import load_trained_transformer
 
-STATE = ".generate.json"  # hidden: the submission itself is only the videos and submission.yaml
+def state_path(out: Path) -> Path:
+    """Generation settings of a submission folder, kept beside it: the leaderboard's validator accepts nothing in
+    the folder but submission.yaml and the videos (hidden files included)."""
+    return out.parent / f".{out.name}.generate.json"
 
 
 @dataclass
@@ -162,14 +165,14 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
     state = {"split_fingerprint": split.fingerprint, "checkpoint": str(gen.checkpoint.resolve()),
              "checkpoint_size": ck.st_size, "checkpoint_step": gen.meta.get("global_step"),
              "sampler": sampler.__dict__, "geometry": geom.__dict__}
-    state_path = out / STATE
-    if state_path.is_file() and not cfg.get("overwrite"):
-        old = read_json(state_path)
+    spath = state_path(out)
+    if spath.is_file() and not cfg.get("overwrite"):
+        old = read_json(spath)
         if old != state:
             diffs = [k for k in state if old.get(k) != state[k]]
             raise ConfigError(f"out={out} holds videos generated with other settings ({', '.join(diffs)} differ, "
-                              f"see {state_path}); choose a new folder or pass overwrite=true")
-    atomic_write_json(state_path, state)
+                              f"see {spath}); choose a new folder or pass overwrite=true")
+    atomic_write_json(spath, state)
     cache = None
     try:
         cache = LatentCache(split, gen.model_cfg, cfg.get("cache_dir"))
