@@ -93,3 +93,20 @@ def test_scoring_without_torch(small_split, subs, tmp_path):
     with sqlite3.connect(results) as db:
         status = dict(db.execute("SELECT metric_group, status FROM metric_status"))
     assert status["ssim"] == "not installed" and status["lpips"] == "not installed"
+
+
+def test_png_thumbnails_without_pillow_decode_exactly():
+    """Without Pillow (the base installation) thumbnails are PNGs written by the standard library."""
+    import io
+
+    from PIL import Image
+
+    from hmworld.benchmark.thumbs import _png, downscale
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (240, 416, 3), dtype=np.uint8)
+    small = downscale(frame)
+    assert small.shape == (80, 138, 3)                       # 416 / 3 <= 192: box filter by 3
+    assert abs(int(small[0, 0, 0]) - frame[:3, :3, 0].mean()) <= 0.5
+    back = np.asarray(Image.open(io.BytesIO(_png(small))).convert("RGB"))
+    assert np.array_equal(back, small)
