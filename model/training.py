@@ -275,7 +275,7 @@ def _trainer_kwargs(cfg) -> dict:
 
 def last_checkpoint(out: Path) -> Path | None:
     p = Path(out) / CHECKPOINT_DIR / LAST
-    return p if p.is_file() else None
+    return p if p.exists() else None  # DeepSpeed writes a checkpoint folder, everything else a file
 
 
 def run_training(cfg, *, progress: bool = True) -> dict:
@@ -305,7 +305,7 @@ def run_training(cfg, *, progress: bool = True) -> dict:
         generator=torch.Generator().manual_seed(seed), persistent_workers=int(cfg.train.num_workers) > 0)
 
     ckpt_path = last_checkpoint(out) if cfg.resume else None
-    if ckpt_path is not None:
+    if ckpt_path is not None and ckpt_path.is_file():
         meta = read_checkpoint_meta(ckpt_path)
         check_signature(ckpt_path, meta["model_cfg"], model_cfg)
     elif not cfg.resume and last_checkpoint(out) is not None:
@@ -326,12 +326,15 @@ def run_training(cfg, *, progress: bool = True) -> dict:
         callbacks.append(RichProgressBar())
     trainer = L.Trainer(
         default_root_dir=str(out), logger=[TensorBoardLogger(str(out), name="tensorboard", version="")],
-        callbacks=callbacks, plugins=[make_checkpoint_io()], enable_progress_bar=bool(progress),
+        # DeepSpeed saves through its own engine (a folder per checkpoint); every other strategy writes one file
+        # through the atomic CheckpointIO.
+        callbacks=callbacks, plugins=[] if "deepspeed" in str(kw.get("strategy", "")) else [make_checkpoint_io()],
+        enable_progress_bar=bool(progress),
         enable_model_summary=False, **kw)
     trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if ckpt_path else None)
     # The final step is saved even when max_steps is not a multiple of checkpoint.every_n_steps.
     last = out / CHECKPOINT_DIR / LAST
-    if not last.is_file() or read_checkpoint_meta(last)["global_step"] != trainer.global_step:
+    if not last.exists() or (last.is_file() and read_checkpoint_meta(last)["global_step"] != trainer.global_step):
         trainer.save_checkpoint(str(last))
     return {"out": out, "global_step": trainer.global_step, "resumed_from": ckpt_path,
             "metrics": out / METRICS_CSV, "checkpoint": last,
