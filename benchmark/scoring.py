@@ -127,9 +127,9 @@ def plan_metrics(requested: Optional[Sequence[str]], weights_dir: Optional[str] 
             else:
                 ident[spec.filenames[0]] = _sha(path)
         if hints:
-            note = "weights missing: " + "; ".join(hints)
+            note = "; ".join(hints)
             plan.status[group] = ("weights missing", note)
-            faults.append(f"{group}: {note}")
+            faults.append(f"{group}: weights missing: {note}")
             continue
         plan.compute.append(group)
         plan.status[group] = ("computed", "")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-step set-up for a fresh Debian/Ubuntu machine: the EGL/Mesa packages the embedded renderer needs,
 # then a virtual environment at .venv in the checkout with hmworld installed (editable).
-#   scripts/setup.sh          runtime only (rendering, captions, split I/O)
+#   scripts/setup.sh          rendering, captions, split I/O and the leaderboard metrics (the demo's needs)
 #   scripts/setup.sh test     also the model, metrics and test extras (and vbench for the parity tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,7 @@ python="${PYTHON:-python3}"
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 pip install --upgrade pip wheel "setuptools>=68,<81"
 case "$mode" in
-    run)  pip install -e . ;;
+    run)  pip install -e ".[metrics]" ;;  # rendering, plus the metrics the demo scores with
     test)
         pip install -e ".[test]"
         # vbench pins old timm/transformers; its inner functions run fine beside ours (parity tests only).
