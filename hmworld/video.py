@@ -5,8 +5,6 @@ container, so the same frames always give the same bytes.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,12 +28,12 @@ class EncoderSettings:
 class VideoWriter:
     """Streams RGB uint8 frames [H, W, 3] into an H.264 MP4 (yuv420p).
 
-    With `background=True` frames are encoded on a worker thread (PyAV releases the GIL inside the codec),
-    so encoding overlaps with rendering the next frame; order and bytes are the same either way.
+    Encoding runs in the caller's thread: a worker-thread encoder measured no faster end to end on 2 cores
+    (perf/bench_render.py history), since llvmpipe already keeps both cores busy while rendering.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
-                 settings: EncoderSettings = EncoderSettings(), background: bool = False):
+                 settings: EncoderSettings = EncoderSettings()):
         import av
 
         self._av = av
@@ -48,47 +46,20 @@ class VideoWriter:
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.thread_count = settings.threads
         self.frames = 0
-        self._queue: queue.Queue | None = None
-        self._error: BaseException | None = None
-        if background:
-            self._queue = queue.Queue(maxsize=8)
-            self._worker = threading.Thread(target=self._drain, name="hmworld-encoder", daemon=True)
-            self._worker.start()
-
-    def _encode(self, rgb: np.ndarray, pts: int) -> None:
-        frame = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts = pts
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
-
-    def _drain(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._encode(*item)
-                except BaseException as exc:  # handed to the producer at its next call
-                    self._error = exc
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 [{self.height}, {self.width}, 3], got {rgb.dtype} {list(rgb.shape)}")
-        if self._error is not None:
-            raise self._error
-        if self._queue is not None:
-            self._queue.put((rgb, self.frames))
-        else:
-            self._encode(rgb, self.frames)
+        frame = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = self.frames
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
         self.frames += 1
 
     def close(self) -> None:
         if self.container is None:
             return
-        if self._queue is not None:
-            self._queue.put(None)
-            self._worker.join()
         try:
-            if self._error is not None:
-                raise self._error
             for packet in self.stream.encode():
                 self.container.mux(packet)
         finally:
