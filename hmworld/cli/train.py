@@ -84,6 +84,10 @@ def train(cfg: DictConfig) -> None:
         from hmworld.model.training import run_training
 
         children = launch_local_processes(cfg)
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+            # written first, so a killed run still says what it was
+            os.makedirs(cfg.out, exist_ok=True)
+            atomic_write_text(os.path.join(cfg.out, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
         try:
             result = run_training(cfg, progress=bool(cfg.progress))
         except BaseException:
@@ -95,7 +99,6 @@ def train(cfg: DictConfig) -> None:
             raise HMWorldError(f"{len(failed)} training process(es) failed")
         if not result["is_global_zero"]:
             return
-        atomic_write_text(os.path.join(cfg.out, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     from hmworld.model.training import read_metrics
 
     rows = read_metrics(result["metrics"])

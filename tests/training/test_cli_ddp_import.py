@@ -30,7 +30,7 @@ def test_two_process_ddp_on_cpu_with_gloo(cached_split, tiny_assets, tmp_path):
     assert ckpt["global_step"] == 2 and "hmworld" in ckpt
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2]  # written once (rank 0), losses averaged over both ranks
-    assert "first 2 steps mean" in proc.stdout
+    assert "first 2 steps mean" in proc.stdout and (out / "config.yaml").is_file()
 
 
 def test_commands_name_bad_input(tiny_split, tmp_path):
