@@ -143,3 +143,24 @@ def test_training_resumes_with_the_same_step_count_and_checkpoints_round_trip(ca
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(HMWorldError, match="bad.ckpt"):
         load_trained_transformer(bad)
+
+
+def test_wan_config_names_missing_weights(tmp_path):
+    """`model=wan_1_3b` composes; without the weights every loader names the setting and the path."""
+    from omegaconf import OmegaConf
+
+    from hmworld.model.components import build_text_encoder, build_transformer, build_vae
+
+    with initialize_config_module(config_module="hmworld.render_configs", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["split=x", "out=y", "model=wan_1_3b",
+                                                      f"model.root={tmp_path / 'no_wan'}"])
+    assert cfg.train.trainable == "hydra" and cfg.optim.lr == 1e-5 and cfg.train.caption_dropout == 0.0
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    for build, key in ((build_transformer, "model.transformer.pretrained"), (build_vae, "model.vae.pretrained"),
+                       (build_text_encoder, "model.text_encoder.pretrained")):
+        with pytest.raises(ConfigError, match=f"{key}={tmp_path / 'no_wan'}"):
+            build(model)
+    # a repo id with the hub offline: the error says it could not be fetched (nothing is downloaded)
+    model["vae"]["pretrained"] = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    with pytest.raises(ConfigError, match="could not be fetched"):
+        build_vae(model)
