@@ -30,8 +30,7 @@ from hmworld.errors import SplitError
 from hmworld.fsutil import atomic_write_bytes
 from hmworld.split import Split
 
-from .components import (build_text_encoder, build_vae, clean_caption, digest, text_identity, to_plain,
-                         vae_identity)
+from .components import build_text_encoder, build_vae, clean_caption, digest, text_identity, vae_identity
 from .dataset import clip_camera, geometry_for, resize_crop
 
 CACHE_FORMAT = 1
@@ -137,8 +136,6 @@ class LatentCache:
     def build(self, *, device: str = "cpu", text_batch: int = 8, progress: Callable | None = None,
               limit: int | None = None) -> CacheReport:
         """Encode every clip whose latents or text entry is missing; skip the rest. Returns what was done."""
-        from .dataset import SplitClipDataset  # noqa: F401  (geometry already checked in __init__)
-
         self._clean_temporaries()
         report = CacheReport(self.root, len(self.split))
         clips = list(self.split)
@@ -197,7 +194,3 @@ class LatentCache:
                 bar.close()
         return report
 
-
-def cache_summary_identity(model_cfg) -> dict:
-    """For the CLI's summary: which components the entries are keyed by."""
-    return {"vae": vae_identity(model_cfg), "text_encoder": text_identity(to_plain(model_cfg))}

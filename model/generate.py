@@ -29,7 +29,7 @@ from hmworld.fsutil import atomic_write_json, read_json
 from hmworld.video import probe_video, read_video, write_video
 
 from .camera import load_released_camera_json, relative_camera_vectors
-from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest, to_plain
+from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest
 from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
 from .sampling import euler_sample, guided
 from .training import load_trained_transformer
