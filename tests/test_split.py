@@ -203,3 +203,16 @@ def test_depth_can_be_saved_alongside(tmp_path):
     masks = clip.instances()
     assert depth.shape == masks.shape and depth.dtype == np.float16
     assert np.all(depth[masks > 0] > 0.1)  # subjects are in front of the camera, at metric depth
+
+
+def test_a_clip_without_masks_says_so(small_split, tmp_path):
+    import shutil
+
+    from hmworld.errors import SplitError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_split, copy)
+    clip = Split(copy)[0]
+    clip.path("instances_path").unlink()
+    with pytest.raises(SplitError, match=f"clip {clip.clip_id}: no instance masks"):
+        clip.instances()

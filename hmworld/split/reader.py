@@ -87,8 +87,12 @@ class Clip:
         return read_json(self.path("events_path"))
 
     def instances(self) -> np.ndarray:
-        """uint8 [F, H, W] instance ids (0 background)."""
-        with np.load(self.path("instances_path")) as z:
+        """uint8 [F, H, W] instance ids (0 background). Clips imported from the official release have none."""
+        path = self.path("instances_path")
+        if not path.is_file():
+            raise SplitError(f"clip {self.clip_id}: no instance masks ({path} does not exist; clips imported from "
+                             "the official release carry none)")
+        with np.load(path) as z:
             return z["instances"]
 
 
