@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from hmworld.benchmark.errors import BenchmarkError
+from hmworld.benchmark.errors import BenchmarkError, open_complete_split
 from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
                                           video_name, write_submission_info)
 from hmworld.video import VideoWriter, read_video
@@ -55,18 +55,10 @@ class BaselineReport:
 
 def predict_baseline(name: str, split: str | Path, out: str | Path,
                      progress: Optional[Callable[[str, int], Any]] = None) -> BaselineReport:
-    from hmworld.errors import SplitError
-    from hmworld.split import Split
-
     if name not in PREDICTORS:
         raise BenchmarkError(f"name={name!r}: choose one of {sorted(PREDICTORS)}")
     fn, description = PREDICTORS[name]
-    try:
-        sp = Split(split)
-    except SplitError as exc:
-        raise BenchmarkError(str(exc)) from exc
-    if not sp.complete or not sp.fingerprint:
-        raise BenchmarkError(f"split={split}: not complete; finish rendering it first")
+    sp = open_complete_split(split)
     out = Path(out)
     fps = float(sp.manifest["fps"].iloc[0])
     info = SubmissionInfo(model=name, split_fingerprint=sp.fingerprint, fps=int(fps) if fps.is_integer() else fps,

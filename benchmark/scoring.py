@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import math
 import os
 import time
@@ -23,11 +22,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from hmworld.benchmark.archive import ArchiveLimits, open_submission
-from hmworld.benchmark.errors import BenchmarkError
+from hmworld.benchmark.errors import BenchmarkError, open_complete_split
 from hmworld.benchmark.store import ResultsStore, _dumps
 from hmworld.benchmark.submission import SubmissionError
 from hmworld.benchmark.thumbs import encode_thumbnail, reentry_frames
-from hmworld.benchmark.validate import Expected, expected_for, refusal_message, validate_submission
+from hmworld.benchmark.validate import expected_for, refusal_message, validate_submission
 from hmworld.fsutil import sha256_file
 
 # The paper's metrics, in its column order; the scorer's names (hmworld.metrics.ALL_METRICS).
@@ -318,25 +317,16 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
     models_factory: 'module:function(weights_dir=, device=, yolo_weights=)' building one per worker.
     progress: factory (label, total) -> object with advance() and close().
     """
-    from hmworld.errors import SplitError
-    from hmworld.split import Split
-
     started = time.perf_counter()
     if workers < 1:
         raise BenchmarkError(f"workers={workers}: need at least 1")
     if models is not None and workers > 1:
         raise BenchmarkError("injected models work with workers=1 only (use models_factory for worker processes)")
-    try:
-        sp = Split(split)
-    except SplitError as exc:
-        raise BenchmarkError(str(exc)) from exc
-    if not sp.complete or not sp.fingerprint:
-        raise BenchmarkError(f"split={split}: not complete (status {sp.info.get('status')!r}); finish rendering it first")
+    sp = open_complete_split(split)
     conv = convention_key(dsc_mode)
     clip_ids = sp.clip_ids
     mine = shard_clips(clip_ids, shard, num_shards)
     plan = plan_metrics(metrics, weights_dir, yolo_weights)
-    rows = {r["clip_id"]: r for r in sp.manifest.to_dict("records")}
 
     with open_submission(submission, archive_limits(sp)) as root:
         bar = progress("validating", len(mine)) if progress else None
