@@ -22,9 +22,11 @@ from typing import Callable, Sequence
 from hmworld.captioners.base import CaptionRequest, Captioner, SubjectMotion
 from hmworld.catalog import Catalog, load_catalog
 from hmworld.errors import ConfigError, SplitError
-from hmworld.fsutil import atomic_write_json, file_lock, read_json
-from hmworld.split.format import CLIP_JSON, CLIPS_DIR, FORMAT_VERSION, SPLIT_JSON, TMP_PREFIX, ClipRecord
-from hmworld.split.writer import LOCK_NAME, write_manifest
+from hmworld.fsutil import atomic_write_json, read_json
+from hmworld.split.format import CLIP_JSON, ClipRecord
+from hmworld.split.reader import read_split_info
+from hmworld.split.writer import clip_records as split_records
+from hmworld.split.writer import rebuild_manifest
 
 
 @dataclass
@@ -94,34 +96,9 @@ def _read_optional(path: Path) -> dict:
         return {}
 
 
-def split_records(root: Path) -> list[tuple[Path, ClipRecord]]:
-    """(clip folder, record) for every finished clip, in clip-id order (temporary folders ignored)."""
-    clips = root / CLIPS_DIR
-    out = []
-    for p in sorted(clips.iterdir()) if clips.is_dir() else []:
-        if not p.name.startswith(TMP_PREFIX) and (p / CLIP_JSON).exists():
-            out.append((p, ClipRecord.from_json(read_json(p / CLIP_JSON))))
-    return out
-
-
-def rebuild_manifest(root: Path) -> int:
-    """manifest.parquet and captions.txt from every clip.json, under the split's lock (as SplitWriter.finalize)."""
-    with file_lock(root / LOCK_NAME):
-        records = [r for _, r in split_records(root)]
-        write_manifest(root, records)
-    return len(records)
-
-
 def open_split(split: str | Path) -> tuple[Path, dict]:
     root = Path(str(split)).expanduser()
-    info_path = root / SPLIT_JSON
-    if not info_path.exists():
-        raise SplitError(f"split={root}: no {SPLIT_JSON} (not a split folder)")
-    info = read_json(info_path)
-    if info.get("format_version") != FORMAT_VERSION:
-        raise SplitError(f"split={root}: format version {info.get('format_version')}, this toolkit writes "
-                         f"{FORMAT_VERSION}")
-    return root, info
+    return root, read_split_info(root)
 
 
 def split_catalog(info: dict) -> Catalog | None:

@@ -96,16 +96,22 @@ class Clip:
             return z["instances"]
 
 
+def read_split_info(root: str | Path) -> dict:
+    """split.json of a split folder, checked for this toolkit's format version."""
+    info_path = Path(root) / SPLIT_JSON
+    if not info_path.exists():
+        raise SplitError(f"split={root}: no {SPLIT_JSON} (not a split folder)")
+    info = read_json(info_path)
+    if info.get("format_version") != FORMAT_VERSION:
+        raise SplitError(f"split={root}: format version {info.get('format_version')}, "
+                         f"this toolkit reads {FORMAT_VERSION}")
+    return info
+
+
 class Split:
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        info_path = self.root / SPLIT_JSON
-        if not info_path.exists():
-            raise SplitError(f"split={self.root}: no {SPLIT_JSON} (not a split folder)")
-        self.info = read_json(info_path)
-        if self.info.get("format_version") != FORMAT_VERSION:
-            raise SplitError(f"split={self.root}: format version {self.info.get('format_version')}, "
-                             f"this toolkit reads {FORMAT_VERSION}")
+        self.info = read_split_info(self.root)
         manifest_path = self.root / MANIFEST
         if not manifest_path.exists():
             raise SplitError(f"split={self.root}: no {MANIFEST} (the split was never finalised)")

@@ -108,11 +108,7 @@ class SplitWriter:
 
     # ------------------------------------------------------------------------------------- finalize
     def records(self) -> list[ClipRecord]:
-        out = []
-        for p in sorted(self.clips_dir.iterdir()):
-            if not p.name.startswith(TMP_PREFIX) and (p / CLIP_JSON).exists():
-                out.append(ClipRecord.from_json(read_json(p / CLIP_JSON)))
-        return out
+        return [r for _, r in clip_records(self.root)]
 
     def finalize(self, failed: Iterable[str] = ()) -> dict:
         """Rebuild manifest.parquet, captions.txt and split.json from the clip folders; returns split.json.
@@ -120,8 +116,7 @@ class SplitWriter:
         `failed` lists clips this run gave up on; they stay recorded until a later run writes them.
         """
         with file_lock(self.lock_path):
-            records = self.records()
-            write_manifest(self.root, records)
+            records = rebuild_manifest(self.root, locked=True)
             complete = len(records) >= self.num_clips
             previous = read_json(self.root / SPLIT_JSON).get("failed_clips", [])
             written = {r.clip_id for r in records}
@@ -148,6 +143,28 @@ class SplitWriter:
         }
         atomic_write_json(self.root / SPLIT_JSON, info)
         return info
+
+
+def clip_records(root: Path) -> list[tuple[Path, ClipRecord]]:
+    """(clip folder, record) for every finished clip of a split, in clip-id order (temporary folders ignored).
+    The clip folders are the source of truth; the manifest is rebuilt from them."""
+    clips = Path(root) / CLIPS_DIR
+    out = []
+    for p in sorted(clips.iterdir()) if clips.is_dir() else []:
+        if not p.name.startswith(TMP_PREFIX) and (p / CLIP_JSON).exists():
+            out.append((p, ClipRecord.from_json(read_json(p / CLIP_JSON))))
+    return out
+
+
+def rebuild_manifest(root: Path, locked: bool = False) -> list[ClipRecord]:
+    """manifest.parquet and captions.txt from every clip.json, under the split's lock (`locked=True` when the
+    caller already holds it)."""
+    if not locked:
+        with file_lock(Path(root) / LOCK_NAME):
+            return rebuild_manifest(root, locked=True)
+    records = [r for _, r in clip_records(root)]
+    write_manifest(Path(root), records)
+    return records
 
 
 def write_manifest(root: Path, records: list[ClipRecord]) -> None:
