@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import console, started_progress, user_errors
 
 
 class CacheProgress:
     """Two bars: captions encoded (by batch) and clips encoded by the VAE."""
 
     def __init__(self, latents: int, texts: int, enabled: bool = True):
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
-        self.progress.start()
+        self.progress = started_progress(enabled)
         self._text = self.progress.add_task("captions", total=texts)
         self._lat = self.progress.add_task("clips (VAE)", total=latents)
 

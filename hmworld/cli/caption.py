@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import console, started_progress, user_errors
 
 
 class CaptionProgress:
     """Clips captioned, advanced once per batch (a batch is also the unit that is committed to disk)."""
 
     def __init__(self, total: int, enabled: bool = True):
-        self.progress = Progress(TextColumn("[bold]captioning clips"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
-        self.progress.start()
+        self.progress = started_progress(enabled, "captioning clips")
         self.task = self.progress.add_task("clips", total=total)
 
     def advance(self, n: int) -> None:

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from hmworld.cli.cache import resolve_device
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import console, started_progress, user_errors
 
 
 class GenerateProgress:
     def __init__(self, clips: int, steps: int, enabled: bool = True):
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
-        self.progress.start()
+        self.progress = started_progress(enabled)
         self.steps = steps
         self._clips = self.progress.add_task("clips", total=clips)
         self._steps = self.progress.add_task("sampling steps", total=clips * steps)

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import console, started_progress, user_errors
 
 
 class _Bar:
     def __init__(self, total: int, enabled: bool):
-        self.progress = Progress(TextColumn("[bold]importing clips"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
-        self.progress.start()
+        self.progress = started_progress(enabled, "importing clips")
         self.task = self.progress.add_task("clips", total=total)
 
     def __call__(self, n: int) -> None:

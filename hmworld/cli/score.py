@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import console, started_progress, user_errors
 
 
 class Bar:
     """One rich progress bar with counts, elapsed time and ETA; `advance()` per item."""
 
     def __init__(self, label: str, total: int, enabled: bool = True):
-        self.progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
-        self.progress.start()
+        self.progress = started_progress(enabled, label, rate=True)
         self.task = self.progress.add_task(label, total=total, rate="")
 
     def advance(self, n: int = 1) -> None:

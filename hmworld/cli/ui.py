@@ -15,15 +15,21 @@ console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 
+def started_progress(enabled: bool, label: str = "{task.description}", rate: bool = False) -> Progress:
+    """The one progress-bar layout of every command: label, bar, done/total, [rate], elapsed, ETA; started."""
+    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn()]
+    if rate:
+        columns.append(TextColumn("{task.fields[rate]}"))
+    progress = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
+    progress.start()
+    return progress
+
+
 class ClipProgress:
     """A two-line bar: clips written, and frames rendered (which also drives the ETA between clips)."""
 
     def __init__(self, total_clips: int, frames_per_clip: int, label: str = "rendering", enabled: bool = True):
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled,
-        )
-        self.progress.start()
+        self.progress = started_progress(enabled, rate=True)
         self.clips = self.progress.add_task(f"{label} clips", total=total_clips, rate="")
         self.frames = self.progress.add_task("frames", total=None, rate="")
 
