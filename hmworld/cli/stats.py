@@ -1,0 +1,121 @@
+"""`hmworld stats split=DIR [reference=FILE] [out=DIR] [strict=true]`: the dataset card (see `--help`)."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from rich.markup import escape
+from rich.table import Table
+
+from hmworld.cli.ui import console, err_console, started_progress
+from hmworld.errors import HMWorldError
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """As `ui.user_errors` (one line, no traceback, status 2), with the message escaped: paths, clip ids and
+    ranges such as `[lo, hi]` must not be read as rich markup."""
+    try:
+        yield
+    except HMWorldError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
+
+
+class _Bar:
+    def __init__(self, total: int, enabled: bool):
+        self.progress = started_progress(enabled, "reading clips")
+        self.task = self.progress.add_task("clips", total=total)
+
+    def __call__(self) -> None:
+        self.progress.advance(self.task)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _fmt(v) -> str:
+    from hmworld.stats.page import fmt
+
+    return fmt(v)
+
+
+def summary_tables(report) -> list[Table]:
+    from hmworld.stats.figures import FIGURES
+
+    doc = report.doc
+    split = doc["split"]
+    t = Table(title=f"dataset card: split {escape(split['path'])}", title_justify="left")
+    for col, just in (("figure", "left"), ("per", "left"), ("n", "right"), ("n/a", "right"), ("min", "right"),
+                      ("median", "right"), ("max", "right"), ("fraction / count", "right")):
+        t.add_column(col, justify=just)
+    for name, f in doc["figures"].items():
+        if f["kind"] == "number":
+            cells = [_fmt(f["min"]), _fmt(f["median"]), _fmt(f["max"]), ""]
+        else:
+            cells = ["", "", "", f"{_fmt(f['fraction'])} ({f['count']})" if f["n"] else "n/a"]
+        t.add_row(name, FIGURES[name].per, str(f["n"]), str(f["n_missing"]), *cells)
+    tables = [t]
+    counts = Table(title="counts (most frequent first)", title_justify="left", show_header=False)
+    for key, c in doc["counts"].items():
+        shown = ", ".join(f"{escape(k)} {n}" for k, n in list(c.items())[:8])
+        counts.add_row(key, shown + (f", ... ({len(c) - 8} more)" if len(c) > 8 else "") or "-")
+    tables.append(counts)
+    if report.profile is not None:
+        r = Table(title=f"reference {escape(report.profile.name)} ({escape(str(report.profile.path))})",
+                  title_justify="left")
+        for col, just in (("figure", "left"), ("stat", "left"), ("value", "right"), ("range", "right"),
+                          ("", "left")):
+            r.add_column(col, justify=just)
+        for c in report.checks:
+            style = {"OK": "green", "OUTSIDE": "bold red"}.get(c.status, "dim")
+            scaled = " (scaled)" if c.scale != 1.0 else ""
+            r.add_row(c.figure, c.stat, _fmt(c.value), f"[{_fmt(c.lo)}, {_fmt(c.hi)}]{scaled}",
+                      f"[{style}]{c.status}[/]")
+        tables.append(r)
+    return tables
+
+
+def stats(cfg: DictConfig) -> None:
+    from hmworld.stats import StatsError, build_card
+
+    bars: list[_Bar] = []
+
+    def progress(total: int):
+        bars.append(_Bar(total, bool(cfg.progress)))
+        return bars[-1]
+
+    with _user_errors():
+        if OmegaConf.is_missing(cfg, "split"):
+            raise StatsError("split=DIR is required (hmworld stats split=DIR [reference=FILE] [out=DIR])")
+        try:
+            report = build_card(cfg.split, out=cfg.out, reference=cfg.reference, progress=progress)
+        finally:
+            for b in bars:
+                b.stop()
+    for w in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    for t in summary_tables(report):
+        console.print(t)
+    card = report.card
+    console.print(f"{len(card.clips)} clips, {len(card.subjects)} subjects, {len(card.events)} exit-entry events; "
+                  f"wrote {', '.join(escape(str(p)) for p in report.files)}", highlight=False, soft_wrap=True)
+    console.print(f"dataset card page: [bold]{escape(str(report.files[1].resolve()))}[/]", highlight=False,
+                  soft_wrap=True)
+    if report.profile is not None:
+        outside = report.outside
+        na = sum(c.status == "n/a" for c in report.checks)
+        line = (f"reference {escape(report.profile.name)}: {len(report.checks) - len(outside) - na} OK, "
+                f"{len(outside)} outside, {na} n/a")
+        if outside:
+            line += f" (outside: {', '.join(c.figure for c in outside)})"
+        console.print(line, highlight=False, soft_wrap=True)
+        if outside and cfg.strict:
+            sys.exit(1)
+
+
+main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="stats")(stats)

@@ -1,0 +1,406 @@
+"""Reading a split for the dataset card: every per-clip file checked field by field (file contents are
+treated as hostile: wrong types, NaN, out-of-range frames and paths leaving the split are named, never
+trusted), then the per-clip, per-event and per-subject values of every figure.
+
+Only the keys the split format documents are read; unknown keys (e.g. a later events.json version) are
+ignored. Clips imported from the official release have no masks and no boxes (`visible_intervals` null,
+box fields null, possibly no subjects.json): the figures that need them come out as n/a.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import numpy as np
+
+from hmworld.errors import HMWorldError
+from hmworld.fsutil import read_json
+from hmworld.split.format import CLIP_FILES, CLIPS_DIR, MANIFEST
+from hmworld.split.reader import read_split_info
+from hmworld.stats import figures as F
+
+
+class StatsError(HMWorldError):
+    """Bad input to `hmworld stats`: the message names the file or setting and the fault."""
+
+
+# ------------------------------------------------------------------------------------------- checking
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class _Where:
+    """Builds error messages that name the clip, the file and the field."""
+
+    def __init__(self, clip_id: str, path: Path):
+        self.clip_id, self.path = clip_id, path
+
+    def fail(self, what: str) -> StatsError:
+        return StatsError(f"clip {self.clip_id}: {self.path}: {what}")
+
+    def int(self, v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
+        if not _is_int(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = "" if lo is None else f" in [{lo}, {hi}]" if hi is not None else f" >= {lo}"
+            raise self.fail(f"field {name} must be an integer{rng}, got {_short(v)}")
+        return v
+
+    def num(self, v: Any, name: str) -> float:
+        if not _is_num(v):
+            raise self.fail(f"field {name} must be a finite number, got {_short(v)}")
+        return float(v)
+
+    def nums(self, v: Any, name: str, n: int) -> list[float]:
+        if not isinstance(v, list) or len(v) != n or not all(_is_num(x) for x in v):
+            raise self.fail(f"field {name} must be {n} finite numbers, got {_short(v)}")
+        return [float(x) for x in v]
+
+    def list(self, v: Any, name: str) -> list:
+        if not isinstance(v, list):
+            raise self.fail(f"field {name} must be a list, got {_short(v)}")
+        return v
+
+    def obj(self, v: Any, name: str) -> dict:
+        if not isinstance(v, dict):
+            raise self.fail(f"{name} must be an object, got {_short(v)}")
+        return v
+
+
+def _short(v: Any, n: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _load(clip_id: str, path: Path) -> Any:
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise StatsError(f"clip {clip_id}: {path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StatsError(f"clip {clip_id}: {path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise StatsError(f"clip {clip_id}: {path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def clip_file(root: Path, row: dict, key: str) -> Path:
+    """A clip file named by a manifest path column, which must stay inside the split."""
+    clip_id = row["clip_id"]
+    rel = row.get(key) or f"{CLIPS_DIR}/{clip_id}/{CLIP_FILES[key]}"
+    p = PurePosixPath(rel) if isinstance(rel, str) else None
+    if p is None or p.is_absolute() or ".." in p.parts or "\\" in rel:
+        raise StatsError(f"clip {clip_id}: manifest field {key} = {_short(rel)} is not a path inside the split")
+    return root / p
+
+
+# -------------------------------------------------------------------------------------------- parsing
+@dataclass
+class SubjectData:
+    instance_id: int
+    name: str
+    description: str | None = None
+    positions: np.ndarray | None = None        # [F, 3], NaN where the file gives none; None when it gives none at all
+    visible_box: list | None = None            # per frame: [x0, y0, x1, y1] or None
+    visible_pixels: list | None = None         # per frame: int or None
+    visible_intervals: list | None = None      # [[s, e], ...] or None (no masks)
+    events: list = field(default_factory=list)  # [(exit_frame, entry_frame)]
+
+
+@dataclass
+class ClipData:
+    clip_id: str
+    row: dict
+    c2w: np.ndarray  # [F, 4, 4]
+    width: float
+    height: float
+    context_frames: int
+    target_frames: int
+    subjects: list[SubjectData]
+    has_subjects_file: bool
+
+    @property
+    def frames(self) -> int:
+        return len(self.c2w)
+
+
+def parse_camera(clip_id: str, path: Path) -> tuple[np.ndarray, float, float]:
+    w = _Where(clip_id, path)
+    d = w.obj(_load(clip_id, path), "the file")
+    width, height = w.num(d.get("width"), "width"), w.num(d.get("height"), "height")
+    if width <= 0 or height <= 0:
+        raise w.fail(f"fields width/height must be positive, got {width} x {height}")
+    rows = w.list(d.get("c2w"), "c2w")
+    if len(rows) < 2:
+        raise w.fail(f"field c2w must hold a pose per frame (at least 2), got {len(rows)}")
+    for i, r in enumerate(rows):
+        if not isinstance(r, list) or len(r) != 16 or not all(_is_num(x) for x in r):
+            raise w.fail(f"field c2w[{i}] must be 16 finite numbers (row-major 4x4), got {_short(r)}")
+    return np.asarray(rows, float).reshape(-1, 4, 4), width, height
+
+
+def parse_events(clip_id: str, path: Path, frames: int) -> tuple[int, int, dict[int, dict]]:
+    w = _Where(clip_id, path)
+    d = w.obj(_load(clip_id, path), "the file")
+    c = w.int(d.get("context_frames"), "context_frames", 1)
+    t = w.int(d.get("target_frames"), "target_frames", 0)
+    if c + t != frames:
+        raise w.fail(f"context_frames + target_frames = {c} + {t}, but camera.json has {frames} poses")
+    out: dict[int, dict] = {}
+    for i, s in enumerate(w.list(d.get("subjects"), "subjects")):
+        s = w.obj(s, f"subjects[{i}]")
+        k = w.int(s.get("instance_id"), f"subjects[{i}].instance_id", 1)
+        if k in out:
+            raise w.fail(f"field subjects[{i}].instance_id: {k} appears twice")
+        intervals = s.get("visible_intervals")
+        if intervals is not None:
+            intervals = [w.nums(iv, f"subjects[{i}].visible_intervals[{j}]", 2)
+                         for j, iv in enumerate(w.list(intervals, f"subjects[{i}].visible_intervals"))]
+            for j, (a, b) in enumerate(intervals):
+                if a != int(a) or b != int(b) or not 0 <= a <= b <= frames:
+                    raise w.fail(f"field subjects[{i}].visible_intervals[{j}] must be frames [s, e) with "
+                                 f"0 <= s <= e <= {frames}, got {[a, b]}")
+        events = []
+        for j, e in enumerate(w.list(s.get("events", []), f"subjects[{i}].events")):
+            e = w.obj(e, f"subjects[{i}].events[{j}]")
+            ex = w.int(e.get("exit_frame"), f"subjects[{i}].events[{j}].exit_frame", 0, frames - 1)
+            en = w.int(e.get("entry_frame"), f"subjects[{i}].events[{j}].entry_frame", 0, frames - 1)
+            if en <= ex:
+                raise w.fail(f"field subjects[{i}].events[{j}]: entry_frame {en} is not after exit_frame {ex}")
+            events.append((ex, en))
+        out[k] = {"visible_intervals": intervals, "events": events}
+    return c, t, out
+
+
+def parse_subjects(clip_id: str, path: Path, frames: int) -> list[dict] | None:
+    """subjects.json's subjects, or None when the clip has no such file (imported clips may lack it)."""
+    if not path.exists():
+        return None
+    w = _Where(clip_id, path)
+    d = w.obj(_load(clip_id, path), "the file")
+    out = []
+    for i, s in enumerate(w.list(d.get("subjects"), "subjects")):
+        s = w.obj(s, f"subjects[{i}]")
+        k = w.int(s.get("instance_id"), f"subjects[{i}].instance_id", 1)
+        desc = s.get("description")
+        if desc is not None and not isinstance(desc, str):
+            raise w.fail(f"field subjects[{i}].description must be text, got {_short(desc)}")
+        name = s.get("name")
+        rec = {"instance_id": k, "name": name if isinstance(name, str) else None, "description": desc,
+               "positions": None, "visible_box": None, "visible_pixels": None}
+        frame_list = s.get("frames")
+        if frame_list is not None:
+            frame_list = w.list(frame_list, f"subjects[{i}].frames")
+            if len(frame_list) != frames:
+                raise w.fail(f"field subjects[{i}].frames has {len(frame_list)} entries, the clip has {frames} frames")
+            pos = np.full((frames, 3), np.nan)
+            boxes, pixels = [None] * frames, [None] * frames
+            for f, fr in enumerate(frame_list):
+                where = f"subjects[{i}].frames[{f}]"
+                fr = w.obj(fr, where)
+                if fr.get("position") is not None:
+                    pos[f] = w.nums(fr["position"], f"{where}.position", 3)
+                if fr.get("visible_box") is not None:
+                    boxes[f] = w.nums(fr["visible_box"], f"{where}.visible_box", 4)
+                if fr.get("visible_pixels") is not None:
+                    pixels[f] = w.int(fr["visible_pixels"], f"{where}.visible_pixels", 0)
+            rec["positions"] = None if np.isnan(pos).all() else pos
+            rec["visible_box"], rec["visible_pixels"] = boxes, pixels
+        out.append(rec)
+    return out
+
+
+def read_clip(root: Path, row: dict) -> ClipData:
+    clip_id = row["clip_id"]
+    c2w, width, height = parse_camera(clip_id, clip_file(root, row, "camera_path"))
+    c, t, events = parse_events(clip_id, clip_file(root, row, "events_path"), len(c2w))
+    for key in ("context_frames", "target_frames"):
+        v = row.get(key)
+        if v is not None and _is_num(v) and int(v) != {"context_frames": c, "target_frames": t}[key]:
+            raise StatsError(f"clip {clip_id}: events.json says {key} = {c if key == 'context_frames' else t}, "
+                             f"the manifest says {int(v)}")
+    files = parse_subjects(clip_id, clip_file(root, row, "subjects_path"), len(c2w))
+    names = list(row.get("subjects") or [])
+    by_id = {s["instance_id"]: s for s in files or []}
+    ids = sorted(set(events) | set(by_id) | set(range(1, len(names) + 1)))
+    subjects = []
+    for k in ids:
+        s = by_id.get(k, {})
+        ev = events.get(k, {"visible_intervals": None, "events": []})
+        name = s.get("name") or (str(names[k - 1]) if k <= len(names) else f"instance {k}")
+        subjects.append(SubjectData(k, name, s.get("description"), s.get("positions"), s.get("visible_box"),
+                                    s.get("visible_pixels"), ev["visible_intervals"], ev["events"]))
+    return ClipData(clip_id, row, c2w, width, height, c, t, subjects, files is not None)
+
+
+# ------------------------------------------------------------------------------------------- figures
+def clip_values(clip: ClipData) -> tuple[dict, list[dict], list[dict]]:
+    """(clip record, event records, subject records) with every figure's value (None = n/a)."""
+    c2w, C, H = clip.c2w, clip.context_frames, clip.height
+    rec: dict[str, Any] = {"clip_id": clip.clip_id}
+    rec.update(F.camera_figures(c2w, C))
+    main = next((s for s in clip.subjects if s.instance_id == F.MAIN_INSTANCE), None)
+    rec["camera_tracks_subject"] = F.tracks_subject(c2w, main.positions if main else None, C)
+    rec["main_subject_distance_frame0_m"] = F.horizontal_distance(c2w, main.positions, 0) if main else None
+    rec["main_subject_box_height_frame0"] = _box_height(main, 0, H) if main else None
+    rec["subjects_per_clip"] = len(clip.subjects)
+
+    subjects, never = [], []
+    for s in clip.subjects:
+        seen = F.visible_frames(s.visible_intervals, clip.frames)
+        subjects.append({
+            "clip_id": clip.clip_id, "instance_id": s.instance_id, "name": s.name,
+            "subject_distance_frame0_m": F.horizontal_distance(c2w, s.positions, 0),
+            "visible_fraction": None if seen is None else seen / clip.frames,
+            "subjects_never_visible": None if seen is None else seen == 0,
+        })
+        never.append((s, None if seen is None else seen == 0))
+    # captions_naming_invisible: known when every subject's visibility is known; a never-visible subject
+    # without a description cannot be recognised in the caption, so the answer is unknown then.
+    if any(n is None for _, n in never):
+        names_invisible = None
+    else:
+        hidden = [s for s, n in never if n]
+        if any(s.description is None for s in hidden):
+            names_invisible = None
+        else:
+            caption = clip.row.get("caption")
+            caption = caption if isinstance(caption, str) else ""
+            names_invisible = any(F.caption_names(caption, s.description) for s in hidden)
+    rec["captions_naming_invisible"] = names_invisible
+
+    events = []
+    for s in clip.subjects:
+        for ex, en in s.events:
+            events.append({
+                "clip_id": clip.clip_id, "instance_id": s.instance_id, "name": s.name,
+                "exit_frame": ex, "entry_frame": en, "hidden_gap_frames": en - ex,
+                "reentry_within_10_target_frames": en < C + F.EARLY_REENTRY_FRAMES,
+                "reentry_subject_distance_m": F.horizontal_distance(c2w, s.positions, en),
+                "reentry_box_height": _box_height(s, en, H),
+            })
+    rec["clips_with_event"] = bool(events)
+    return rec, events, subjects
+
+
+def _box_height(s: SubjectData, frame: int, image_height: float) -> float | None:
+    if s.visible_pixels is None:
+        return None
+    return F.box_height(s.visible_box[frame], s.visible_pixels[frame], image_height)
+
+
+# --------------------------------------------------------------------------------------------- split
+@dataclass
+class SplitRows:
+    root: Path
+    info: dict
+    rows: list[dict]
+    warnings: list[str]
+
+
+def split_rows(root: str | Path) -> SplitRows:
+    """The clips to describe: the manifest of a complete split; for an in-progress split (a render still
+    running or killed) the clip.json of every finished clip, with a warning."""
+    from hmworld.errors import SplitError
+    from hmworld.split.writer import clip_records
+
+    root = Path(root)
+    if not root.is_dir():
+        raise StatsError(f"split={root}: not a folder")
+    try:
+        info = read_split_info(root)
+    except SplitError as exc:
+        raise StatsError(str(exc)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise StatsError(f"split={root}: split.json cannot be read ({exc})") from None
+    if not isinstance(info, dict):
+        raise StatsError(f"split={root}: split.json is not an object")
+    warnings = []
+    manifest = root / MANIFEST
+    if info.get("status") == "complete" and manifest.is_file():
+        import pandas as pd
+
+        try:
+            frame = pd.read_parquet(manifest)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise StatsError(f"split={root}: {MANIFEST} cannot be read ({type(exc).__name__}: {exc})") from None
+        if "clip_id" not in frame.columns:
+            raise StatsError(f"split={root}: {MANIFEST} has no clip_id column")
+        rows = [_plain(r) for r in frame.to_dict("records")]
+    else:
+        try:
+            rows = [r.row() | {"extra": r.extra} for _, r in clip_records(root)]
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError, TypeError) as exc:
+            raise StatsError(f"split={root}: a clips/<id>/clip.json cannot be read ({exc})") from None
+        warnings.append(f"split={root} is {info.get('status', 'not complete')} "
+                        f"({len(rows)} of {info.get('num_clips', '?')} clips written): "
+                        "the card describes the clips on disk")
+    for i, r in enumerate(rows):
+        if not isinstance(r.get("clip_id"), str) or not r["clip_id"]:
+            raise StatsError(f"split={root}: manifest row {i} has no clip_id")
+    return SplitRows(root, info, rows, warnings)
+
+
+def _plain(row: dict) -> dict:
+    """pandas/pyarrow values -> plain Python (lists instead of arrays)."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+@dataclass
+class CardData:
+    """Everything the card shows: per-item values of every figure, and the count tables."""
+
+    split: SplitRows
+    clips: list[dict]
+    events: list[dict]
+    subjects: list[dict]
+    counts: dict[str, dict[str, int]]
+    context_frames: int | None
+
+    def values(self, name: str) -> list:
+        per = F.FIGURES[name].per
+        items = {"clip": self.clips, "event": self.events, "subject": self.subjects}[per]
+        return [it.get(name) for it in items]
+
+
+def collect(root: str | Path, progress: Callable[[int], Callable[[], None]] | None = None) -> CardData:
+    """Read every clip of the split and compute its figures. `progress(total)` returns a per-clip callback."""
+    rows = split_rows(root)
+    tick = progress(len(rows.rows)) if progress else None
+    clips, events, subjects = [], [], []
+    counts = {k: Counter() for k in ("scene", "subject", "subject_trajectory", "camera_trajectory")}
+    cs = []
+    for row in rows.rows:
+        clip = read_clip(rows.root, row)
+        rec, evs, subs = clip_values(clip)
+        clips.append(rec)
+        events += evs
+        subjects += subs
+        cs.append(clip.context_frames)
+        counts["scene"][_label(row.get("scene"))] += 1
+        counts["camera_trajectory"][_label(row.get("camera_trajectory"))] += 1
+        for s in clip.subjects:
+            counts["subject"][_label(s.name)] += 1
+        for traj in row.get("trajectories") or []:
+            counts["subject_trajectory"][_label(traj)] += 1
+        if tick:
+            tick()
+    ordered = {k: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for k, c in counts.items()}
+    ctx = int(np.median(cs)) if cs else None
+    return CardData(rows, clips, events, subjects, ordered, ctx)
+
+
+def _label(v: Any) -> str:
+    return v if isinstance(v, str) and v else "unknown" if v is None or v == "" else str(v)
