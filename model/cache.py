@@ -26,11 +26,12 @@ from typing import Callable
 
 import torch
 
-from hmworld.errors import SplitError
+from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import atomic_write_bytes
 from hmworld.split import Split
 
-from .components import build_text_encoder, build_vae, clean_caption, digest, text_identity, vae_identity
+from .components import (build_text_encoder, build_vae, clean_caption, digest, text_identity, to_plain,
+                         vae_identity, vae_kind)
 from .dataset import clip_camera, geometry_for, resize_crop
 
 CACHE_FORMAT = 1
@@ -48,19 +49,99 @@ class CacheReport:
     seconds_latents: float = 0.0
     seconds_text: float = 0.0
     encoded_ids: list = field(default_factory=list)
+    autoencoder: Path | None = None  # patch_pca: the fitted autoencoder file
+    autoencoder_fitted: bool = False  # fitted in this run (else loaded)
+    autoencoder_meta: dict | None = None  # its metadata (held-out PSNR, clips, settings)
+    seconds_fit: float = 0.0
 
 
 class LatentCache:
-    def __init__(self, split: Split | str | Path, model_cfg, cache_dir: str | Path | None = None):
+    def __init__(self, split: Split | str | Path, model_cfg, cache_dir: str | Path | None = None,
+                 autoencoder_identity: str | None = None):
+        """``autoencoder_identity`` (patch_pca only): key the latents by this fitted autoencoder instead of the one
+        of this split (generation passes its checkpoint's, so a test split's cache is used only when it was
+        encoded with the training split's autoencoder)."""
         self.split = split if isinstance(split, Split) else Split(split)
         self.model_cfg = model_cfg
         self.root = Path(cache_dir) if cache_dir else self.split.root / "cache"
         self.geometry = geometry_for(self.split, model_cfg)
-        self.vae_ident = {"format": CACHE_FORMAT, **vae_identity(model_cfg)}
+        self.kind = vae_kind(model_cfg)
+        self.autoencoder_path: Path | None = None
+        self.autoencoder_explicit = False
+        if self.kind == "patch_pca":
+            self.vae_ident = {"format": CACHE_FORMAT, "kind": "patch_pca",
+                              "identity": autoencoder_identity or self._autoencoder_identity()}
+        else:
+            self.vae_ident = {"format": CACHE_FORMAT, **vae_identity(model_cfg)}
         self.text_ident = {"format": CACHE_FORMAT, **text_identity(model_cfg)}
         self.vae_id = digest(self.vae_ident, 8)
         self.text_id = digest(self.text_ident, 8)
         self.max_length = int(self.text_ident["max_length"])
+
+    # ------------------------------------------------------------------------------------------ autoencoder
+    def _autoencoder_identity(self) -> str:
+        """patch_pca: the file to use and the identity it must have. Default: fitted on this split, stored as
+        ``<cache>/autoencoder-pca-<settings key>.safetensors``; ``model.vae.file``: an autoencoder fitted elsewhere
+        (e.g. the training split's, to encode a test split), taken as it is."""
+        from .patch_autoencoder import FitSettings, fit_identity, read_meta
+
+        vcfg = to_plain(self.model_cfg["vae"])
+        settings = FitSettings.from_cfg(vcfg)
+        if vcfg.get("file"):
+            self.autoencoder_path, self.autoencoder_explicit = Path(vcfg["file"]), True
+            meta = read_meta(self.autoencoder_path)
+            got = int((meta.get("settings") or {}).get("channels", -1))
+            if got != settings.channels:
+                raise ConfigError(f"model.vae.file={vcfg['file']}: fitted with {got} channels, but "
+                                  f"model.vae.channels={settings.channels}")
+            if "identity" not in meta:
+                raise ConfigError(f"model.vae.file={vcfg['file']}: no identity in its metadata: not written by "
+                                  "`hmworld cache`")
+            return meta["identity"]
+        g = self.geometry
+        key = digest({"settings": settings.__dict__, "geometry": [g.context_frames, g.target_frames, g.height,
+                                                                   g.width]}, 8)
+        self.autoencoder_path = self.root / f"autoencoder-pca-{key}.safetensors"
+        clips = [(str(r.clip_id), str(r.video_sha256)) for r in self.split.manifest.itertuples()]
+        return fit_identity(clips, g, settings)
+
+    def autoencoder(self, *, fit_missing: bool = False, progress: Callable | None = None):
+        """The patch autoencoder of this cache: loaded and checked for identity, or (``fit_missing``) fitted on the
+        split and saved atomically. Returns ``(autoencoder, fitted)``."""
+        from .patch_autoencoder import FitSettings, PatchAutoencoder, fit, holdout_ids
+
+        path, want = self.autoencoder_path, self.vae_ident["identity"]
+        if path is None:
+            raise ConfigError("LatentCache was given the autoencoder's identity only; it has no file to load")
+        if path.is_file():
+            ae = PatchAutoencoder.load(path)
+            if ae.identity != want:
+                raise ConfigError(
+                    f"{path}: fitted on other clips or settings (identity {ae.identity}, this split and model.vae "
+                    f"settings give {want}); delete it to refit, or pass model.vae.file=<the autoencoder to use>")
+            return ae, False
+        if self.autoencoder_explicit or not fit_missing:
+            raise SplitError(f"{path}: patch autoencoder missing; run `hmworld cache split={self.split.root}` with "
+                             "the same model settings first")
+        settings = FitSettings.from_cfg(self.model_cfg["vae"])
+        g = self.geometry
+        held = set(holdout_ids(self.split.clip_ids, settings.holdout_fraction, settings.seed))
+        clips = list(self.split)
+        ae = fit([c for c in clips if c.clip_id not in held], self._decoded, g, settings, want,
+                 heldout=[c for c in clips if c.clip_id in held], progress=progress)
+        ae.save(path)
+        return ae, True
+
+    def z_dim_label(self) -> str:
+        return f"{int(to_plain(self.model_cfg['vae']).get('channels', 16))} channels"
+
+    def _decoded(self, clip) -> torch.Tensor:
+        g = self.geometry
+        frames = clip.frames(0, g.context_frames + g.target_frames)
+        if len(frames) != g.context_frames + g.target_frames:
+            raise SplitError(f"{clip.video_path}: {len(frames)} frames decoded, the manifest says "
+                             f"context_frames + target_frames = {g.context_frames + g.target_frames}")
+        return resize_crop(frames, g.height, g.width)
 
     # ------------------------------------------------------------------------------------------ keys
     def clip_dir(self, clip) -> Path:
@@ -147,6 +228,15 @@ class LatentCache:
         report.text_skipped = len(clips) - len(need_txt)
         bar = progress(len(need_lat), len(need_txt)) if progress else None
         try:
+            vae = None
+            if self.kind == "patch_pca":
+                # Always present after a run (the trainer copies it into checkpoints); fitting is deterministic,
+                # so a deleted file is refitted identically.
+                t0 = time.perf_counter()
+                vae, report.autoencoder_fitted = self.autoencoder(
+                    fit_missing=True, progress=(lambda: bar.fit(1)) if bar and hasattr(bar, "fit") else None)
+                report.autoencoder, report.autoencoder_meta = self.autoencoder_path, dict(vae.meta)
+                report.seconds_fit = time.perf_counter() - t0
             if need_txt:
                 t0 = time.perf_counter()
                 enc = build_text_encoder(self.model_cfg, device=device)
@@ -164,14 +254,10 @@ class LatentCache:
                 report.seconds_text = time.perf_counter() - t0
             if need_lat:
                 t0 = time.perf_counter()
-                vae = build_vae(self.model_cfg, device=device)
+                vae = vae.to(device) if vae is not None else build_vae(self.model_cfg, device=device)
                 g = self.geometry
                 for clip in need_lat:
-                    frames = clip.frames(0, g.context_frames + g.target_frames)
-                    if len(frames) != g.context_frames + g.target_frames:
-                        raise SplitError(f"{clip.video_path}: {len(frames)} frames decoded, the manifest says "
-                                         f"context_frames + target_frames = {g.context_frames + g.target_frames}")
-                    video = resize_crop(frames, g.height, g.width)[None]
+                    video = self._decoded(clip)[None]
                     # Each half is encoded on its own (as the released pipeline does): the first frame of the target
                     # half gets its own latent instead of being folded into a context group.
                     z_ctx = vae.encode(video[:, :, : g.context_frames])[0]

@@ -189,8 +189,31 @@ class LatentVAE:
         return out.float().clamp(-1, 1)
 
 
+VAE_KINDS = ("wan", "patch_pca")
+
+
+def vae_kind(model_cfg) -> str:
+    """``wan`` (diffusers' AutoencoderKLWan, the default) or ``patch_pca`` (the linear patch autoencoder fitted on
+    the training split by `hmworld cache`, see `patch_autoencoder.py`)."""
+    kind = to_plain(model_cfg["vae"]).get("kind") or "wan"
+    if kind not in VAE_KINDS:
+        raise ConfigError(f"model.vae.kind={kind!r}: use one of {list(VAE_KINDS)}")
+    return kind
+
+
+def vae_z_dim(model_cfg) -> int | None:
+    """Latent channels the configuration's VAE gives (None: read from the pretrained VAE's own config)."""
+    vcfg = to_plain(model_cfg["vae"])
+    if vae_kind(model_cfg) == "patch_pca":
+        return int(vcfg.get("channels", 16))
+    return (vcfg.get("config") or {}).get("z_dim")
+
+
 def vae_identity(model_cfg) -> dict:
     vcfg = to_plain(model_cfg["vae"])
+    if vae_kind(model_cfg) == "patch_pca":
+        raise ConfigError("model.vae.kind=patch_pca: its identity depends on the split it is fitted on "
+                          "(LatentCache computes it)")
     ident = {"class": "AutoencoderKLWan", "dtype": vcfg.get("dtype") or "float32"}
     if vcfg.get("pretrained"):
         folder = _subfolder(_local_or_hub(vcfg["pretrained"], "VAE", "model.vae.pretrained"), vcfg.get("subfolder"))
@@ -205,6 +228,9 @@ def build_vae(model_cfg, device="cpu") -> LatentVAE:
     from diffusers import AutoencoderKLWan
 
     vcfg = to_plain(model_cfg["vae"])
+    if vae_kind(model_cfg) == "patch_pca":
+        raise ConfigError("model.vae.kind=patch_pca is fitted on the training split by `hmworld cache` and carried "
+                          "by the checkpoint; it is not built from the config alone")
     dtype = dtype_of(vcfg.get("dtype"), torch.float32)
     if vcfg.get("pretrained"):
         folder = _local_or_hub(vcfg["pretrained"], "VAE", "model.vae.pretrained")

@@ -29,10 +29,10 @@ from hmworld.fsutil import atomic_write_json, read_json
 from hmworld.video import probe_video, read_video, write_video
 
 from .camera import load_released_camera_json, relative_camera_vectors
-from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest
+from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest, vae_kind
 from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
 from .sampling import euler_sample, guided
-from .training import load_trained_transformer
+from .training import autoencoder_from_meta, load_trained_transformer
 
 def state_path(out: Path) -> Path:
     """Generation settings of a submission folder, kept beside it: the leaderboard's validator accepts nothing in
@@ -59,7 +59,17 @@ class Generator:
         if device.startswith("cuda") and self.dtype == torch.float32:
             self.transformer.to(torch.bfloat16)  # inference in bf16 on GPU, as training's autocast
             self.dtype = torch.bfloat16
-        self.vae = build_vae(self.model_cfg, device=device)
+        self.autoencoder_identity = None
+        if vae_kind(self.model_cfg) == "patch_pca":
+            # The autoencoder the training latents were encoded with travels in the checkpoint.
+            ae = autoencoder_from_meta(self.meta, str(self.checkpoint))
+            if ae is None:
+                raise ConfigError(f"checkpoint={self.checkpoint}: model.vae.kind=patch_pca but the checkpoint carries "
+                                  "no autoencoder (field hmworld.autoencoder); retrain with this version")
+            self.vae = ae.to(device)
+            self.autoencoder_identity = ae.identity
+        else:
+            self.vae = build_vae(self.model_cfg, device=device)
         self._text = None
 
     def sampler_defaults(self) -> dict:
@@ -175,7 +185,7 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
     atomic_write_json(spath, state)
     cache = None
     try:
-        cache = LatentCache(split, gen.model_cfg, cfg.get("cache_dir"))
+        cache = LatentCache(split, gen.model_cfg, cfg.get("cache_dir"), autoencoder_identity=gen.autoencoder_identity)
     except HMWorldError:
         cache = None
     clips = list(split)

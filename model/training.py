@@ -20,7 +20,7 @@ import torch
 
 from hmworld.errors import ConfigError, HMWorldError
 
-from .components import build_transformer, digest, text_dim, to_plain
+from .components import build_transformer, digest, text_dim, to_plain, vae_kind, vae_z_dim
 from .dataset import CachedLatentDataset, collate
 from .sampling import FlowMatchSchedule
 
@@ -37,8 +37,10 @@ def model_signature(model_cfg) -> dict:
     """The parts of a model config a checkpoint must agree with (architecture, retrieval, encoders' widths)."""
     cfg = to_plain(model_cfg)
     tr = {k: v for k, v in (cfg.get("transformer") or {}).items() if k not in _PATH_KEYS and k != "dtype"}
-    sig = {"transformer": tr, "vae": {"z_dim": ((cfg.get("vae") or {}).get("config") or {}).get("z_dim")},
-           "text_dim": text_dim(cfg)}
+    vae = {"z_dim": vae_z_dim(cfg)}
+    if vae_kind(cfg) != "wan":
+        vae["kind"] = vae_kind(cfg)  # absent for wan, so checkpoints written before `kind` existed still compare equal
+    sig = {"transformer": tr, "vae": vae, "text_dim": text_dim(cfg)}
     return sig
 
 
@@ -108,6 +110,7 @@ def make_module_class():
             # Frozen weights are reloaded from model.transformer.pretrained, so checkpoints need not carry them.
             self.strict_loading = bool(train_cfg.get("save_frozen", True)) or self.trainable_names is None
             self._t0 = None
+            self.autoencoder = None  # patch_pca: the fitted autoencoder, carried by every checkpoint
 
         def step_generator(self) -> torch.Generator:
             # Noise, timesteps and caption dropout of step s on rank r are a pure function of (seed, s, r), so a
@@ -158,6 +161,8 @@ def make_module_class():
                                      "signature": model_signature(self.model_cfg),
                                      "trainable": self.train_cfg.get("trainable", "all"),
                                      "frozen_saved": self.strict_loading}
+            if self.autoencoder is not None:
+                checkpoint["hmworld"]["autoencoder"] = autoencoder_record(self.autoencoder)
             if not self.strict_loading:
                 keep = {f"transformer.{n}" for n in self.trainable_names}
                 checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
@@ -168,6 +173,24 @@ def make_module_class():
                 check_signature("checkpoint", meta["model_cfg"], self.model_cfg)
 
     return HyDRAFlowMatchingModule
+
+
+def autoencoder_record(ae) -> dict:
+    """What a checkpoint stores of the patch autoencoder: its tensors and metadata (identity, tensor hash)."""
+    from .patch_autoencoder import tensors_digest
+
+    tensors = ae.tensors()
+    return {"tensors": tensors, "meta": {**ae.meta, "tensors_sha256": tensors_digest(tensors)}}
+
+
+def autoencoder_from_meta(meta: dict, where: str):
+    """The patch autoencoder a checkpoint carries (None when it has none)."""
+    from .patch_autoencoder import PatchAutoencoder
+
+    rec = meta.get("autoencoder")
+    if rec is None:
+        return None
+    return PatchAutoencoder.from_tensors(rec["tensors"], rec["meta"], where=f"{where} (field hmworld.autoencoder)")
 
 
 def set_trainable(model, trainable: str):
@@ -304,16 +327,25 @@ def run_training(cfg, *, progress: bool = True) -> dict:
         collate_fn=partial(collate, max_length=dataset.max_length),
         generator=torch.Generator().manual_seed(seed), persistent_workers=int(cfg.train.num_workers) > 0)
 
+    autoencoder = None
+    if vae_kind(model_cfg) == "patch_pca":
+        autoencoder, _ = dataset.cache.autoencoder()
     ckpt_path = last_checkpoint(out) if cfg.resume else None
     if ckpt_path is not None and ckpt_path.is_file():
         meta = read_checkpoint_meta(ckpt_path)
         check_signature(ckpt_path, meta["model_cfg"], model_cfg)
+        stored = autoencoder_from_meta(meta, str(ckpt_path))
+        if autoencoder is not None and stored is not None and stored.identity != autoencoder.identity:
+            raise CheckpointConfigError(
+                f"{ckpt_path}: trained on latents of another patch autoencoder (identity {stored.identity}, the "
+                f"cache's is {autoencoder.identity}); the split or model.vae changed: choose a new out folder")
     elif not cfg.resume and last_checkpoint(out) is not None:
         raise ConfigError(f"out={out} already holds {last_checkpoint(out)} and resume=false; choose a new out folder")
 
     Module = make_module_class()
     train_cfg = to_plain(cfg.train)
     module = Module(model_cfg, train_cfg, to_plain(cfg.optim), to_plain(cfg.schedule), seed)
+    module.autoencoder = autoencoder
 
     ck = to_plain(cfg.checkpoint)
     kw = _trainer_kwargs(cfg)

@@ -15,6 +15,13 @@ class CacheProgress:
         self.progress = started_progress(enabled)
         self._text = self.progress.add_task("captions", total=texts)
         self._lat = self.progress.add_task("clips (VAE)", total=latents)
+        self._fit = None
+
+    def fit(self, n: int) -> None:
+        """patch_pca: clips read to fit the autoencoder (and to measure its held-out PSNR)."""
+        if self._fit is None:
+            self._fit = self.progress.add_task("autoencoder fit (clips)", total=None)
+        self.progress.advance(self._fit, n)
 
     def text(self, n: int) -> None:
         self.progress.advance(self._text, n)
@@ -51,6 +58,14 @@ def cache(cfg: DictConfig) -> None:
                           f"{g.context_latents} + {g.target_latents} latents of {g.latent_hw[1]}x{g.latent_hw[0]}")
     t.add_row("latents", f"{report.latents_encoded} encoded, {report.latents_skipped} already cached (vae id {lc.vae_id})"
               + (f", {report.seconds_latents / max(1, report.latents_encoded):.2f} s per clip" if report.latents_encoded else ""))
+    if report.autoencoder is not None:
+        m = report.autoencoder_meta or {}
+        how = f"fitted in {report.seconds_fit:.1f} s" if report.autoencoder_fitted else "loaded"
+        t.add_row("autoencoder", f"{report.autoencoder} ({how}; patch PCA, {lc.z_dim_label()} on "
+                                 f"{len(m.get('fit_clips') or [])} clips)")
+        t.add_row("ceiling", f"reconstruction PSNR {m.get('psnr_db', float('nan')):.2f} dB on "
+                             f"{len(m.get('psnr_clips') or [])} {m.get('psnr_on', '?')} clips (the best any model "
+                             "using this autoencoder can score)")
     t.add_row("captions", f"{report.text_encoded} encoded, {report.text_skipped} already cached (encoder id {lc.text_id})")
     if report.stale_removed:
         t.add_row("stale", f"{report.stale_removed} outdated entries replaced")

@@ -66,7 +66,8 @@ def tiny_model_cfg(vae_dir: Path | None = None, text_dir: Path | None = None, **
         cfg = compose(config_name="train", overrides=["split=x", "out=y"])
     model = OmegaConf.to_container(cfg.model, resolve=True)
     if vae_dir is not None:
-        model["vae"] = {"pretrained": str(vae_dir), "dtype": "float32"}
+        model["vae"] = {"kind": "wan", "pretrained": str(vae_dir), "dtype": "float32"}
+        model["transformer"]["config"].update(in_channels=16, out_channels=16)
     if text_dir is not None:
         model["text_encoder"] = {"kind": "umt5", "pretrained": str(text_dir), "dtype": "bfloat16", "dim": 32,
                                  "max_length": 16}
@@ -77,7 +78,8 @@ def tiny_model_cfg(vae_dir: Path | None = None, text_dir: Path | None = None, **
 
 def model_overrides(vae_dir: Path, text_dir: Path) -> list[str]:
     """The same as `tiny_model_cfg(vae_dir, text_dir)` as CLI overrides."""
-    return [f"model.vae.pretrained={vae_dir}", "model.vae.config=null", "model.text_encoder.kind=umt5",
+    return [f"model.vae.pretrained={vae_dir}", "model.vae.kind=wan", "model.vae.channels=16",
+            "model.text_encoder.kind=umt5",
             f"model.text_encoder.pretrained={text_dir}", "model.text_encoder.dim=32",
             "model.text_encoder.dtype=bfloat16", "model.text_encoder.max_length=16",
             "model.transformer.config.text_dim=32"]
