@@ -78,10 +78,12 @@ def histogram_figure(card, family: str, checks: dict) -> str | None:
             step = max(1, math.ceil((hi - lo + 1) / 40))
             bins = np.arange(lo - 0.5, hi + step + 0.5, step)
         else:
-            bins = min(30, max(5, int(math.sqrt(len(arr))) * 2))
-            if np.ptp(arr) == 0:  # one value: a narrow bar, not matplotlib's default unit-wide bin
-                half = max(abs(float(arr[0])) * 0.02, 0.01)
-                bins = np.array([arr[0] - half, arr[0] + half])
+            lo, hi = float(arr.min()), float(arr.max())
+            if hi - lo <= 1e-9 * max(1.0, abs(hi)):  # one value (up to rounding): a narrow bar
+                half = max(abs(hi) * 0.02, 0.01)
+                bins = np.array([lo - half, hi + half])
+            else:
+                bins = np.linspace(lo, hi, min(30, max(5, int(math.sqrt(len(arr))) * 2)) + 1)
         ax.hist(arr, bins=bins, color="#4c72b0", edgecolor="white", linewidth=0.5)
         check = checks.get(name)
         stat = check.stat if check else fig_def.stat
