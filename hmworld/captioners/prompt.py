@@ -5,11 +5,13 @@ wrapper) without loading a model.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from hmworld.captioners import phrases
 from hmworld.captioners.base import CaptionRequest
 from hmworld.errors import HMWorldError
 
@@ -29,15 +31,24 @@ HMWORLD_PROMPT = (
     "Describe only what can be seen; do not mention frames, images, renders or this instruction."
 )
 
-# Optional grounding from the clip's metadata (the ground truth the renderer used). Appearance and count only:
-# the actions and the camera motion are left to what the model sees, so the caption still comes from pixels.
+# Optional grounding from the clip's metadata (the ground truth the renderer used): the subjects visible in the
+# clip (only those: a subject that never appears must not be suggested to the model), their appearance, and when
+# each leaves the view and comes back (few sampled frames easily miss a short absence). The actions and the
+# camera motion are left to what the model sees, so the caption still comes from pixels.
 HINT = "For reference, the clip shows {count} moving subject{plural}: {subjects}. The setting is {scene}."
+
+
+def _hinted_subject(s) -> str:
+    """"a man in a grey suit (leaves the view near the end of the first half and comes back ...)"."""
+    seen = phrases.visibility_phrase(replace(s, pronoun="it"))  # third-person singular, whoever it is
+    return f"{s.description} ({seen})" if seen else s.description
 
 
 def build_prompt(request: CaptionRequest, num_frames: int, metadata_hints: bool = True,
                  template: str | None = None) -> str:
     """The instruction for one clip. `template` replaces HMWORLD_PROMPT and may use {num_frames}, {scene},
-    {subjects} (descriptions joined by '; ') and {camera}."""
+    {subjects} (the visible subjects' descriptions joined by '; ') and {camera} (the camera's motion in prose).
+    Only the request's subjects, which are the clip's visible ones, are ever named."""
     subjects = "; ".join(s.description for s in request.subjects)
     fields = {"num_frames": num_frames, "scene": request.scene, "subjects": subjects, "camera": request.camera}
     try:
@@ -46,7 +57,8 @@ def build_prompt(request: CaptionRequest, num_frames: int, metadata_hints: bool 
         raise HMWorldError(f"captioner prompt template uses an unknown field {exc}; available: {sorted(fields)}") from exc
     if metadata_hints and request.subjects:
         n = len(request.subjects)
-        text += " " + HINT.format(count=n, plural="" if n == 1 else "s", subjects=subjects, scene=request.scene)
+        listed = "; ".join(_hinted_subject(s) for s in request.subjects)
+        text += " " + HINT.format(count=n, plural="" if n == 1 else "s", subjects=listed, scene=request.scene)
     return text
 
 

@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from hmworld.captioners.base import CaptionRequest, Captioner, SubjectMotion
+import numpy as np
+
+from hmworld.captioners.base import CaptionRequest, Captioner
+from hmworld.captioners.facts import ClipGeometry, SubjectInfo, build_request, spec_geometry
 from hmworld.catalog import Catalog, load_catalog
+from hmworld.clipspec import ClipSpec
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
 from hmworld.split.format import CLIP_JSON, ClipRecord
@@ -51,42 +55,61 @@ def _humanize(name: str) -> str:
 
 
 def clip_request(clip_dir: Path, record: ClipRecord, catalog: Catalog | None) -> CaptionRequest:
-    """The same request the render job builds for this clip (catalog phrases for the scene, each subject's look,
-    gait and path, and the camera move), from the files in the clip folder. Entries the catalog lacks (another
-    catalog, an imported clip) fall back to the clip's own subjects.json descriptions and readable names."""
+    """The same request the render job builds for this clip, from the files in the clip folder: geometry from
+    clipspec.json (exactly the render job's), visibility from events.json, phrases from the catalog.
+
+    Clips without clipspec.json (imported ones) fall back piece by piece: the camera from camera.json, the
+    subjects' positions from subjects.json when it has them, visibility from events.json (unknown intervals
+    keep the subject); descriptions the catalog lacks come from subjects.json, then from readable names."""
     cat = catalog or Catalog()
-    spec = _read_optional(clip_dir / "clipspec.json")
+    spec_doc = _read_optional(clip_dir / "clipspec.json")
     subjects_doc = _read_optional(clip_dir / "subjects.json")
+    events_doc = _read_optional(clip_dir / "events.json")
     by_id = {s.get("instance_id"): s for s in subjects_doc.get("subjects", [])}
 
     scene_entry = cat.scenes.get(record.scene)
     scene = scene_entry.description if scene_entry else f"a {_humanize(record.scene)} scene"
 
-    tracks = spec.get("subjects") or [{"instance_id": i + 1, "name": n, "trajectory": t}
-                                       for i, (n, t) in enumerate(zip(record.subjects, record.trajectories))]
-    subjects = []
-    for track in tracks:
-        name, trajectory = track.get("name", ""), track.get("trajectory", "")
-        info = by_id.get(track.get("instance_id"), {})
+    if spec_doc:
+        spec = ClipSpec.from_dict(spec_doc)
+        geometry = spec_geometry(spec)
+        tracks = [(t.instance_id, t.name) for t in spec.subjects]
+    else:
+        geometry = _files_geometry(clip_dir, record, subjects_doc)
+        tracks = ([(int(s["instance_id"]), str(s.get("name", ""))) for s in subjects_doc["subjects"]]
+                  if subjects_doc.get("subjects") else [(i + 1, n) for i, n in enumerate(record.subjects)])
+    infos = []
+    for iid, name in tracks:
+        info = by_id.get(iid, {})
         entry = cat.subjects.get(name)
         description = (entry.description if entry else None) or info.get("description") or f"a {_humanize(name)}"
-        gait = entry.gait if entry else "moves"
-        path_entry = cat.subject_trajectories.get(trajectory or info.get("trajectory", ""))
-        path = path_entry.description if path_entry else f"along a {_humanize(trajectory or 'winding')} path"
-        subjects.append(SubjectMotion(description, gait, path))
+        infos.append(SubjectInfo(iid, description, entry.gait if entry else "moves",
+                                 (entry.kind if entry else None) or info.get("kind") or ""))
+    return build_request(record.clip_id, scene, infos, geometry, events_doc.get("subjects") if events_doc else None,
+                         clip_dir / Path(record.video_path).name)
 
-    camera_name = spec.get("camera_trajectory") or record.camera_trajectory
-    cam_entry = cat.camera_trajectories.get(camera_name)
-    direction = spec.get("camera_direction") or "left"
-    if cam_entry:
-        try:
-            camera = cam_entry.description.format(dir=direction)
-        except (KeyError, IndexError):
-            camera = cam_entry.description
-    else:
-        camera = f"moves ({_humanize(camera_name)})" if camera_name else "moves"
-    return CaptionRequest(record.clip_id, scene, tuple(subjects), camera, clip_dir / Path(record.video_path).name,
-                          extra={"frames": record.context_frames + record.target_frames})
+
+def _files_geometry(clip_dir: Path, record: ClipRecord, subjects_doc: dict) -> ClipGeometry:
+    """What camera.json and subjects.json say about the poses (parts they lack stay unknown)."""
+    n = record.context_frames + record.target_frames
+    geometry = ClipGeometry(n, record.context_frames, float(record.fps))
+    camera = _read_optional(clip_dir / "camera.json")
+    if camera.get("c2w"):
+        c2w = np.asarray(camera["c2w"], float).reshape(-1, 4, 4)
+        if len(c2w) == n:
+            geometry.camera_c2w = c2w
+            fx = (camera.get("intrinsics") or {}).get("fx")
+            if fx and camera.get("width"):
+                geometry.hfov_deg = float(np.degrees(2 * np.arctan(0.5 * camera["width"] / fx)))
+    for s in subjects_doc.get("subjects", []):
+        frames = s.get("frames") or []
+        pos = [f.get("position") for f in frames]
+        if len(pos) == n and all(p is not None for p in pos):
+            geometry.positions[int(s["instance_id"])] = np.asarray(pos, float)
+            head = [f.get("heading") for f in frames]
+            if all(h is not None for h in head):
+                geometry.headings[int(s["instance_id"])] = np.asarray(head, float)
+    return geometry
 
 
 def _read_optional(path: Path) -> dict:

@@ -1,19 +1,21 @@
 """The parts of the VLM captioners that need no model: frame sampling, the prompt, MiniCPM-V's chat() input,
 backend choice, and the CaptionRequest rebuilt from a clip on disk."""
 import json
+import shutil
 
 import pytest
 
-from hmworld.captioners import CaptionRequest, SubjectMotion
+from hmworld.captioners import CaptionRequest, SubjectMotion, build_captioner
 from hmworld.captioners.minicpm import chat_messages, choose_backend
 from hmworld.captioners.prompt import build_prompt, clean_caption, load_frames, sample_frame_indices
 from hmworld.captioners.recaption import clip_request, split_records
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
 from hmworld.errors import HMWorldError
-from hmworld.render_job import caption_request
+from hmworld.captioners.facts import caption_request
 from hmworld.split.format import CLIP_JSON
 
+# Built by hand the way requests were before caption facts existed (description, gait, path): still valid.
 REQUEST = CaptionRequest("train_s0_000001", "a sunlit stone courtyard",
                          (SubjectMotion("a man in a red hoodie", "walks", "in a wide arc"),
                           SubjectMotion("a golden retriever", "trots", "in a circle")),
@@ -93,28 +95,54 @@ def test_request_for_a_clip_on_disk_is_the_render_time_request(rendered_split, c
     assert len(entries) == 3
     for clip_dir, record in entries:
         spec = ClipSpec.from_dict(json.loads((clip_dir / "clipspec.json").read_text()))
-        expected = caption_request(spec, catalog, clip_dir / "video.mp4")
+        events = json.loads((clip_dir / "events.json").read_text())
+        expected = caption_request(spec, catalog, events["subjects"], clip_dir / "video.mp4")
         got = clip_request(clip_dir, record, catalog)
-        assert (got.clip_id, got.scene, got.subjects, got.camera, got.video_path) == \
-               (expected.clip_id, expected.scene, expected.subjects, expected.camera, expected.video_path)
-        assert got.video_path.exists()
+        assert got == expected  # every field: phrases, facts, visibility, camera phases
+        assert got.video_path.exists() and got.camera and got.subjects
 
 
-def test_request_falls_back_to_the_clip_files_without_catalog_entries(rendered_split, tmp_path):
+def test_request_falls_back_to_the_clip_files_without_catalog_entries(rendered_split, catalog, tmp_path):
     clip_dir, record = split_records(rendered_split)[0]
-    subjects = json.loads((clip_dir / "subjects.json").read_text())["subjects"]
+    full = clip_request(clip_dir, record, catalog)
+    subjects = {s["instance_id"]: s for s in json.loads((clip_dir / "subjects.json").read_text())["subjects"]}
     got = clip_request(clip_dir, record, Catalog())  # a catalog that knows none of the names
-    assert [s.description for s in got.subjects] == [s["description"] for s in subjects]
+    assert [s.description for s in got.subjects] == [subjects[s.instance_id]["description"] for s in full.subjects]
+    assert [s.kind for s in got.subjects] == [subjects[s.instance_id]["kind"] for s in full.subjects]
     assert all(s.gait == "moves" for s in got.subjects)
     assert record.scene.replace("_", " ") in got.scene
-    assert record.camera_trajectory.replace("_", " ") in got.camera
-    # An imported clip has no clipspec.json: the manifest row's names are enough.
+    assert got.camera == full.camera and got.camera_phases == full.camera_phases  # from the poses, not the catalog
+    assert record.camera_trajectory.replace("_", " ") not in got.camera
+
+    # Without clipspec.json the camera comes from camera.json and the positions from subjects.json (both
+    # rounded on disk): the same facts.
+    no_spec = tmp_path / "no_spec" / record.clip_id
+    shutil.copytree(clip_dir, no_spec)
+    (no_spec / "clipspec.json").unlink()
+    got = clip_request(no_spec, record, catalog)
+    assert got.camera == full.camera
+    assert [(s.instance_id, s.motion, s.visibility) for s in got.subjects] == \
+           [(s.instance_id, s.motion, s.visibility) for s in full.subjects]
+
+    # An imported clip: no masks (visible_intervals null), so every subject is kept and only the events are known.
+    events = json.loads((no_spec / "events.json").read_text())
+    for s in events["subjects"]:
+        s["visible_intervals"] = None
+    (no_spec / "events.json").write_text(json.dumps(events))
+    got = clip_request(no_spec, record, catalog)
+    assert [s.instance_id for s in got.subjects] == [s["instance_id"] for s in events["subjects"]]
+    assert all(s.visibility.intervals is None for s in got.subjects)
+
+    # Only clip.json: the manifest row's names are enough.
     bare = tmp_path / record.clip_id
     bare.mkdir()
     (bare / CLIP_JSON).write_text((clip_dir / CLIP_JSON).read_text())
     got = clip_request(bare, record, None)
     assert len(got.subjects) == len(record.subjects)
     assert got.subjects[0].description == "a " + record.subjects[0].replace("_", " ")
+    assert got.camera == "" and got.subjects[0].motion == ""
+    text = build_captioner({"name": "template"}).caption([got])[0]
+    assert got.subjects[0].description in text and "camera" not in text  # nothing invented
 
 
 def test_frames_are_decoded_from_the_rendered_video(rendered_split):

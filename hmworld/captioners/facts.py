@@ -1,0 +1,416 @@
+"""What a caption may say about a clip, computed from its geometry and its rendered visibility.
+
+Everything here is derived from the per-frame poses (camera-to-world, subject ground positions and headings)
+and from the subjects' visible intervals, never from the catalog's trajectory names: a name says what the
+compositor asked for, the poses say what the camera shows, and only the poses work for any camera path
+(free pans and orbits, tracking shots, imported clips).
+
+* **Visibility** (`Visibility`): the subjects seen at all, in which halves, leaving the view and coming back.
+  The instance masks (events.json's `visible_intervals`) are the truth; a subject never seen is left out of
+  the request, so no captioner can name it.
+* **Subject motion** (`MotionPhase`): per frame where the subject is visible, its ground velocity relative
+  to the line from it to the camera: walking towards the camera, away from it, to the camera's left or right
+  (crossing the view when its bearing sweeps across the frame), or standing; and whether the camera moves
+  with it (same direction, similar speed): leading it, following it from behind, or alongside.
+* **Camera motion** (`CameraPhase`): translation in the camera's own horizontal frame (forward, backward,
+  sideways), height change, pan (yaw about world up), tilt and roll rates; each split into phases, with the
+  subjects that leave or come into view during each phase.
+
+Per-frame labels are smoothed and runs shorter than a fraction of a second are merged into their neighbours,
+so the facts describe what a viewer notices, not frame-to-frame jitter. `caption_request` (render time) and
+`hmworld caption` (clips on disk) both end in `build_request`, so the two give identical requests.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from hmworld.captioners import phrases
+from hmworld.captioners.base import CameraPhase, CaptionRequest, MotionPhase, SubjectMotion, Visibility
+from hmworld.errors import ConfigError
+
+# Thresholds. People walk at 1.0-1.5 m/s and the catalog's slowest animals at ~0.4 m/s; handheld drift and the
+# smoothing's leakage stay well below 0.25 m/s, so that separates moving from standing for both.
+MOVING_SPEED = 0.25  # m/s
+# A pan or tilt slower than this shifts the view by under a tenth of a 60-degree field per second: a viewer
+# reads it as a steady shot, and tracking shots make such small corrections all the time.
+TURN_RATE = 6.0  # degrees per second
+MIN_TURN_DEG = 10.0  # a pan/tilt/roll phase that turns less than this in total is not worth a clause
+MIN_MOVE_M = 0.4  # a translation phase covering less than this is not worth a clause
+MIN_RISE_M = 0.3
+SMOOTH_S = 0.4  # moving-average window for velocities and rates (seconds)
+MIN_CAMERA_PHASE_S = 0.4  # shorter camera phases merge into a neighbour
+MIN_SUBJECT_PHASE_S = 0.6  # shorter subject phases merge into a neighbour (a step aside is not a turn)
+MAX_SUBJECT_PHASES = 3  # captions stay readable: the longest stretches are kept
+MAX_CAMERA_PHASES = 5
+# Relative motion: walking within ~50 degrees of the line to the camera is "towards"/"away"; else sideways.
+TOWARDS_COS = 0.64
+# The camera moves "with" a subject when its velocity points the same way (within ~45 degrees) at a similar
+# speed (within a factor 2); at least half of a phase's frames must agree.
+WITH_COS, WITH_RATIO, WITH_SHARE = 0.7, 2.0, 0.5
+CROSS_FRACTION = 0.3  # sideways motion "crosses the view" when its bearing sweeps this share of the field of view
+DEFAULT_HFOV_DEG = 60.0  # only for clips whose intrinsics are unknown
+
+# People's pronouns from their catalog description's head noun; anyone else ("a jogger", "a chef") is "they".
+_HE = {"man", "boy", "gentleman", "father", "grandfather", "husband", "king", "guy", "lad", "he", "him"}
+_SHE = {"woman", "girl", "lady", "mother", "grandmother", "wife", "queen", "she", "her"}
+
+
+def pronoun_for(description: str, kind: str) -> str:
+    """"it" for animals, "he"/"she" for people the description names as such, "they" otherwise."""
+    if kind == "animal":
+        return "it"
+    words = re.findall(r"[a-z]+", description.lower())
+    head = words[: next((i for i, w in enumerate(words) if w in ("in", "with", "dressed", "wearing")), len(words))]
+    if any(w in _HE for w in head):
+        return "he"
+    if any(w in _SHE for w in head):
+        return "she"
+    return "they"
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """What a caption knows about a subject apart from its geometry (from the catalog or the clip's files)."""
+
+    instance_id: int
+    description: str
+    gait: str
+    kind: str  # "human" | "animal" | ""
+
+
+@dataclass
+class ClipGeometry:
+    """The poses facts are computed from. Any part may be missing (imported clips): facts that need it are
+    then left out rather than guessed."""
+
+    num_frames: int
+    context_frames: int
+    fps: float
+    camera_c2w: np.ndarray | None = None  # [F, 4, 4] OpenCV camera-to-world, metres, world Z up
+    hfov_deg: float | None = None
+    positions: dict[int, np.ndarray] = field(default_factory=dict)  # instance id -> [F, 3] ground point
+    headings: dict[int, np.ndarray] = field(default_factory=dict)  # instance id -> [F] radians about +Z
+
+
+# ------------------------------------------------------------------------------------------- visibility
+def visibility_from_events(entry: dict | None, num_frames: int, context_frames: int, fps: float) -> Visibility:
+    """One subject's Visibility from its events.json entry ({"visible_intervals", "events"}); an entry that is
+    missing or has null intervals (imported clips) gives unknown intervals."""
+    entry = entry or {}
+    raw = entry.get("visible_intervals")
+    intervals = None
+    if raw is not None:
+        intervals = tuple((int(a), int(b)) for a, b in raw)
+        for a, b in intervals:
+            if not 0 <= a < b <= num_frames:
+                raise ConfigError(f"visible interval [{a}, {b}) of subject {entry.get('instance_id')} lies outside "
+                                  f"the clip's {num_frames} frames")
+    events = tuple((int(e["exit_frame"]), int(e["entry_frame"])) for e in entry.get("events") or [])
+    return Visibility(num_frames, context_frames, float(fps), intervals, events)
+
+
+def visible_mask(vis: Visibility, fallback: np.ndarray | None = None) -> np.ndarray:
+    """[F] bool: the frames where the subject is visible; `fallback` (e.g. in the field of view) when the
+    intervals are unknown, all frames when that is unknown too."""
+    if vis.intervals is None:
+        return np.ones(vis.num_frames, bool) if fallback is None else np.asarray(fallback, bool)
+    mask = np.zeros(vis.num_frames, bool)
+    for a, b in vis.intervals:
+        mask[a:b] = True
+    return mask
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _smooth(x: np.ndarray, fps: float) -> np.ndarray:
+    """Centred moving average over SMOOTH_S along axis 0, edges padded with the end values."""
+    w = max(1, int(round(SMOOTH_S * fps)) | 1)
+    if w == 1 or len(x) < 2:
+        return x
+    pad = [(w // 2, w // 2)] + [(0, 0)] * (x.ndim - 1)
+    xp = np.pad(x, pad, mode="edge")
+    c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), xp]), axis=0)
+    return (c[w:] - c[:-w]) / w
+
+
+def _rate(x: np.ndarray, fps: float) -> np.ndarray:
+    """Per-second derivative along axis 0, smoothed."""
+    if len(x) < 2:
+        return np.zeros_like(x, dtype=float)
+    return _smooth(np.gradient(np.asarray(x, float), axis=0) * fps, fps)
+
+
+def _runs(labels: Sequence) -> list[list]:
+    """[[label, start, end), ...] runs of equal consecutive labels."""
+    out: list[list] = []
+    for i, lab in enumerate(labels):
+        if out and out[-1][0] == lab:
+            out[-1][2] = i + 1
+        else:
+            out.append([lab, i, i + 1])
+    return out
+
+
+def _coalesce(runs: list[list]) -> list[list]:
+    out: list[list] = []
+    for r in runs:
+        if out and out[-1][0] == r[0]:
+            out[-1][2] = r[2]
+        else:
+            out.append(list(r))
+    return out
+
+
+def _absorb(runs: list[list], min_len: int, max_runs: int | None = None) -> list[list]:
+    """Merge the shortest run into its longer neighbour until every run has at least `min_len` frames (and
+    there are at most `max_runs`). Shortest first, so a brief wobble never outweighs a long stretch."""
+    runs = _coalesce(runs)
+    while len(runs) > 1:
+        lengths = [r[2] - r[1] for r in runs]
+        k = int(np.argmin(lengths))
+        if lengths[k] >= min_len and (max_runs is None or len(runs) <= max_runs):
+            break
+        left = runs[k - 1] if k > 0 else None
+        right = runs[k + 1] if k + 1 < len(runs) else None
+        into = left if right is None or (left is not None and left[2] - left[1] >= right[2] - right[1]) else right
+        if into is left:
+            left[2] = runs[k][2]
+        else:
+            right[1] = runs[k][1]
+        del runs[k]
+        runs = _coalesce(runs)
+    return runs
+
+
+def _clean_track(labels: list[str], amount: np.ndarray, min_amount: float, min_len: int) -> list[str]:
+    """One motion track's per-frame labels: short runs merged into neighbours, then runs whose total
+    `amount` (metres or degrees covered) is below `min_amount` dropped to ""."""
+    runs = _absorb(_runs(labels), min_len)
+    out = list(labels)
+    for lab, a, b in runs:
+        keep = lab and abs(float(np.sum(amount[a:b]))) >= min_amount
+        out[a:b] = [lab if keep else ""] * (b - a)
+    return out
+
+
+def _horizontal(v: np.ndarray) -> np.ndarray:
+    """Unit vectors of the XY part of [..., 3] vectors (zero where the XY part vanishes)."""
+    xy = np.asarray(v, float)[..., :2]
+    n = np.linalg.norm(xy, axis=-1, keepdims=True)
+    return np.where(n > 1e-9, xy / np.maximum(n, 1e-12), 0.0)
+
+
+# ------------------------------------------------------------------------------------------- camera
+def camera_phases(c2w: np.ndarray, fps: float, visibility: dict[int, Visibility] | None = None
+                  ) -> tuple[CameraPhase, ...]:
+    """The camera's own motion in phases, from its poses. `visibility` (instance id -> Visibility) attributes
+    subjects leaving or entering the view to the phase in which it happens (only when the camera moves then:
+    a subject walking out of a still shot left by itself)."""
+    c2w = np.asarray(c2w, float)
+    n = len(c2w)
+    if n < 2:
+        return (CameraPhase(0, n),)
+    pos = c2w[:, :3, 3]
+    fwd_h = _horizontal(c2w[:, :3, 2])  # where the camera looks, flattened
+    right_h = np.stack([fwd_h[:, 1], -fwd_h[:, 0]], -1)  # fwd x up, flattened: the camera's right on the ground
+    vel = _rate(pos, fps)  # [F, 3] m/s
+    v_fwd = np.einsum("fi,fi->f", vel[:, :2], fwd_h)
+    v_right = np.einsum("fi,fi->f", vel[:, :2], right_h)  # only its norm with v_fwd is used: the speed
+    v_up = vel[:, 2]
+    yaw = np.degrees(np.unwrap(np.arctan2(c2w[:, 1, 2], c2w[:, 0, 2])))
+    pitch = np.degrees(np.arcsin(np.clip(c2w[:, 2, 2], -1, 1)))
+    roll = np.degrees(np.arcsin(np.clip(c2w[:, 2, 0], -1, 1)))  # right axis tipping up = top tips left
+    yaw_rate, pitch_rate, roll_rate = _rate(yaw, fps), _rate(pitch, fps), _rate(roll, fps)
+    dt = 1.0 / fps
+    min_len = max(1, int(round(MIN_CAMERA_PHASE_S * fps)))
+
+    horiz = np.hypot(v_fwd, v_right)
+    move = _clean_track(_move_labels(vel[:, :2], fwd_h, right_h), horiz * dt, MIN_MOVE_M, min_len)
+    rise = _clean_track(["" if abs(u) < MOVING_SPEED else ("up" if u > 0 else "down") for u in v_up],
+                        v_up * dt, MIN_RISE_M, min_len)
+    pan = _clean_track(["" if abs(w) < TURN_RATE else ("left" if w > 0 else "right") for w in yaw_rate],
+                       yaw_rate * dt, MIN_TURN_DEG, min_len)
+    tilt = _clean_track(["" if abs(w) < TURN_RATE else ("up" if w > 0 else "down") for w in pitch_rate],
+                        pitch_rate * dt, MIN_TURN_DEG, min_len)
+    rl = _clean_track(["" if abs(w) < TURN_RATE else ("left" if w > 0 else "right") for w in roll_rate],
+                      roll_rate * dt, MIN_TURN_DEG, min_len)
+
+    runs = _absorb(_runs(list(zip(move, rise, pan, tilt, rl))), min_len, MAX_CAMERA_PHASES)
+    exits, entries = _transitions(visibility or {}, n)
+    phases: list[CameraPhase] = []
+    last_pan: CameraPhase | None = None
+    for (mv, up, pn, tl, ro), a, b in runs:
+        pan_deg = abs(float(yaw[b - 1] - yaw[a])) if pn else 0.0
+        back = bool(pn and last_pan is not None and last_pan.pan != pn and
+                    0.6 <= pan_deg / max(last_pan.pan_deg, 1e-6) <= 1.6)
+        moving = bool(mv or up or pn or tl or ro)
+        phase = CameraPhase(
+            a, b, move=mv, speed=float(np.mean(horiz[a:b])) if mv else 0.0, rise=up, pan=pn, pan_deg=pan_deg,
+            pan_rate=float(np.max(np.abs(yaw_rate[a:b]))) if pn else 0.0, tilt=tl, roll=ro,
+            orbit=bool(mv in ("left", "right") and pn and pn != mv), back=back,
+            lost=tuple(i for i, f in exits if moving and a <= f < b),
+            found=tuple(i for i, f in entries if moving and a <= f < b))
+        phases.append(phase)
+        if pn:
+            last_pan = phase
+    return tuple(phases)
+
+
+def _move_labels(vel: np.ndarray, fwd_h: np.ndarray, right_h: np.ndarray) -> list[str]:
+    """Per frame "forward" | "backward" | "left" | "right" | "" (not moving) for horizontal velocities [F, 2].
+
+    The direction is judged against where the camera looked when the current straight-line move began, not
+    frame by frame: a camera backing away that pans 80 degrees right keeps backing away (a viewer sees one
+    move and one pan), whereas against each frame's own axes the same motion would turn into "moving left".
+    A move whose direction drifts more than 45 degrees starts a new move (orbits re-anchor as they go)."""
+    speed = np.linalg.norm(vel, axis=1)
+    labels, ref = [], None
+    for f in range(len(vel)):
+        if speed[f] < MOVING_SPEED:
+            labels.append("")
+            ref = None
+            continue
+        u = vel[f] / speed[f]
+        if ref is None or float(u @ ref[0]) < np.cos(np.radians(45)):
+            ref = (u, fwd_h[f], right_h[f])
+        a, b = float(vel[f] @ ref[1]), float(vel[f] @ ref[2])
+        labels.append(("forward" if a > 0 else "backward") if abs(a) >= abs(b) else ("right" if b > 0 else "left"))
+    return labels
+
+
+def _transitions(visibility: dict[int, Visibility], n: int) -> tuple[list, list]:
+    """(instance id, frame) of every exit (first hidden frame) and entry (first visible frame after hidden)."""
+    exits, entries = [], []
+    for iid, vis in sorted(visibility.items()):
+        if vis.intervals is None:
+            exits += [(iid, ex) for ex, _ in vis.events]
+            entries += [(iid, en) for _, en in vis.events]
+            continue
+        for a, b in vis.intervals:
+            if a > 0:
+                entries.append((iid, a))
+            if b < n:
+                exits.append((iid, b))
+    return exits, entries
+
+
+# ------------------------------------------------------------------------------------------- subjects
+def subject_phases(positions: np.ndarray, headings: np.ndarray | None, c2w: np.ndarray, fps: float,
+                   visible: np.ndarray, hfov_deg: float | None = None) -> tuple[MotionPhase, ...]:
+    """The subject's motion relative to the camera over the frames where it is `visible` ([F] bool)."""
+    positions, c2w, visible = np.asarray(positions, float), np.asarray(c2w, float), np.asarray(visible, bool)
+    frames = np.flatnonzero(visible)
+    if len(frames) == 0:
+        return ()
+    vel = _rate(positions, fps)[:, :2]
+    speed = np.linalg.norm(vel, axis=1)
+    cam = c2w[:, :3, 3]
+    cam_vel = _rate(cam, fps)[:, :2]
+    cam_speed = np.linalg.norm(cam_vel, axis=1)
+    fwd_h = _horizontal(c2w[:, :3, 2])
+    right_h = np.stack([fwd_h[:, 1], -fwd_h[:, 0]], -1)
+    to_cam = _horizontal(np.concatenate([cam[:, :2] - positions[:, :2], np.zeros((len(cam), 1))], 1))
+    v_hat = vel / np.maximum(speed, 1e-9)[:, None]
+    toward = np.einsum("fi,fi->f", v_hat, to_cam)
+    side = np.einsum("fi,fi->f", v_hat, right_h)
+    labels = np.where(speed < MOVING_SPEED, "still",
+                      np.where(toward > TOWARDS_COS, "towards",
+                               np.where(toward < -TOWARDS_COS, "away", np.where(side > 0, "right", "left"))))
+    cosv = np.einsum("fi,fi->f", vel, cam_vel) / np.maximum(speed * cam_speed, 1e-9)
+    ratio = cam_speed / np.maximum(speed, 1e-9)
+    together = (speed >= MOVING_SPEED) & (cam_speed >= MOVING_SPEED) & (cosv > WITH_COS) & \
+               (ratio > 1.0 / WITH_RATIO) & (ratio < WITH_RATIO)
+    rel = positions[:, :2] - cam[:, :2]
+    bearing = np.degrees(np.arctan2(np.einsum("fi,fi->f", rel, right_h), np.einsum("fi,fi->f", rel, fwd_h)))
+    heading = np.degrees(np.unwrap(headings)) if headings is not None else None
+    hfov = hfov_deg or DEFAULT_HFOV_DEG
+
+    min_len = max(1, int(round(MIN_SUBJECT_PHASE_S * fps)))
+    runs = _absorb(_runs(list(labels[frames])), min_len, MAX_SUBJECT_PHASES)
+    phases = []
+    for lab, i, j in runs:
+        f = frames[i:j]  # visible frames of this phase (possibly spanning a hidden gap)
+        relation = ""
+        if lab != "still" and np.mean(together[f]) >= WITH_SHARE:
+            relation = {"towards": "leads", "away": "follows"}.get(lab, "alongside")
+        crosses = False
+        if lab in ("left", "right"):
+            sweep = (bearing[f[-1]] - bearing[f[0]]) * (1 if lab == "right" else -1)
+            crosses = bool(sweep >= CROSS_FRACTION * hfov)
+        turn = abs(float(heading[f[-1]] - heading[f[0]])) if (lab == "still" and heading is not None) else 0.0
+        phases.append(MotionPhase(int(f[0]), int(f[-1]) + 1, str(lab), float(np.mean(speed[f])), crosses, relation,
+                                  turn))
+    return tuple(phases)
+
+
+def in_field_of_view(positions: np.ndarray, c2w: np.ndarray, hfov_deg: float | None, height: float = 1.0
+                     ) -> np.ndarray:
+    """[F] bool: a point `height` metres above the subject's ground point lies inside the camera's horizontal
+    field of view, in front of it. The stand-in for visibility when a clip has no masks (imported clips)."""
+    p = np.asarray(positions, float) + np.array([0.0, 0.0, height])
+    c2w = np.asarray(c2w, float)
+    d = np.einsum("fji,fj->fi", c2w[:, :3, :3], p - c2w[:, :3, 3])  # world -> camera: R^T (p - t)
+    half = np.radians((hfov_deg or DEFAULT_HFOV_DEG) / 2)
+    return (d[:, 2] > 0.3) & (np.abs(d[:, 0]) <= np.tan(half) * d[:, 2])
+
+
+# ------------------------------------------------------------------------------------------- requests
+def build_request(clip_id: str, scene: str, subjects: Sequence[SubjectInfo], geometry: ClipGeometry,
+                  events_subjects: Sequence[dict] | None, video_path: Path | None = None,
+                  extra: dict | None = None) -> CaptionRequest:
+    """The CaptionRequest for a clip: only its visible subjects, each with its visibility, its motion relative
+    to the camera (when its positions and the camera are known) and the phrases for both; the camera's phases
+    and prose (when its poses are known). `events_subjects` is events.json's "subjects" list (None: unknown)."""
+    g = geometry
+    by_id = {int(e["instance_id"]): e for e in (events_subjects or []) if "instance_id" in e}
+    vis = {s.instance_id: visibility_from_events(by_id.get(s.instance_id) if events_subjects is not None else None,
+                                                 g.num_frames, g.context_frames, g.fps) for s in subjects}
+    seen = [s for s in subjects if vis[s.instance_id].visible]
+    cam_phases: tuple[CameraPhase, ...] = ()
+    if g.camera_c2w is not None:
+        cam_phases = camera_phases(g.camera_c2w, g.fps, {s.instance_id: vis[s.instance_id] for s in seen})
+    motions = []
+    for s in seen:
+        phases: tuple[MotionPhase, ...] = ()
+        pos = g.positions.get(s.instance_id)
+        if g.camera_c2w is not None and pos is not None:
+            fov = in_field_of_view(pos, g.camera_c2w, g.hfov_deg)
+            phases = subject_phases(pos, g.headings.get(s.instance_id), g.camera_c2w, g.fps,
+                                    visible_mask(vis[s.instance_id], fov), g.hfov_deg)
+        motions.append(SubjectMotion(s.description, s.gait, instance_id=s.instance_id, kind=s.kind,
+                                     pronoun=pronoun_for(s.description, s.kind), phases=phases,
+                                     visibility=vis[s.instance_id]))
+    motions = [phrases.with_motion_phrase(m) for m in motions]
+    camera = phrases.camera_prose(cam_phases, motions) if g.camera_c2w is not None else ""
+    return CaptionRequest(clip_id, scene, tuple(motions), camera, video_path,
+                          extra=dict(extra or {}, frames=g.num_frames), camera_phases=cam_phases,
+                          unseen_subjects=len(subjects) - len(seen))
+
+
+def spec_geometry(spec) -> ClipGeometry:
+    """The geometry of a ClipSpec (hmworld.clipspec)."""
+    v = spec.video
+    hfov = float(np.degrees(2 * np.arctan(0.5 * v.width / spec.intrinsics.fx)))
+    return ClipGeometry(v.num_frames, v.context_frames, float(v.fps), np.asarray(spec.camera_c2w, float), hfov,
+                        {t.instance_id: np.asarray(t.positions, float) for t in spec.subjects},
+                        {t.instance_id: np.asarray(t.headings, float) for t in spec.subjects})
+
+
+def caption_request(spec, catalog, events_subjects: Sequence[dict] | None, video_path: Path | None = None
+                    ) -> CaptionRequest:
+    """The render job's request: `spec` a ClipSpec, `catalog` the Catalog it was composed from,
+    `events_subjects` the clip's ClipEvents.subjects (visibility from the rendered masks)."""
+    if spec.scene not in catalog.scenes:
+        raise ConfigError(f"clip {spec.clip_id}: scene {spec.scene!r} is not in the catalog")
+    infos = []
+    for t in spec.subjects:
+        entry = catalog.subjects.get(t.name)
+        if entry is None:
+            raise ConfigError(f"clip {spec.clip_id}: subject {t.name!r} is not in the catalog")
+        infos.append(SubjectInfo(t.instance_id, entry.description, entry.gait, entry.kind))
+    return build_request(spec.clip_id, catalog.scenes[spec.scene].description, infos, spec_geometry(spec),
+                         events_subjects, video_path)
