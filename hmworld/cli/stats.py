@@ -7,6 +7,7 @@ from typing import Iterator
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -45,36 +46,46 @@ def _fmt(v) -> str:
 
 
 def summary_tables(report) -> list[Table]:
-    from hmworld.stats.figures import FIGURES
-
     doc = report.doc
     split = doc["split"]
-    t = Table(title=f"dataset card: split {escape(split['path'])}", title_justify="left")
-    for col, just in (("figure", "left"), ("per", "left"), ("n", "right"), ("n/a", "right"), ("min", "right"),
-                      ("median", "right"), ("max", "right"), ("fraction / count", "right")):
-        t.add_column(col, justify=just)
+    t = Table(title=f"dataset card: split {escape(split['path'])} ({split['clips_in_card']} clips)",
+              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+              caption="value: min / median / max of a numeric figure; fraction (count of n) of a yes/no figure",
+              caption_justify="left")
+    t.add_column("figure", no_wrap=True)
+    t.add_column("n", justify="right")
+    t.add_column("n/a", justify="right")
+    t.add_column("value", justify="right", no_wrap=True)
     for name, f in doc["figures"].items():
-        if f["kind"] == "number":
-            cells = [_fmt(f["min"]), _fmt(f["median"]), _fmt(f["max"]), ""]
+        if not f["n"]:
+            value = "n/a"
+        elif f["kind"] == "number":
+            value = " / ".join(_fmt(f[k]) for k in ("min", "median", "max"))
         else:
-            cells = ["", "", "", f"{_fmt(f['fraction'])} ({f['count']})" if f["n"] else "n/a"]
-        t.add_row(name, FIGURES[name].per, str(f["n"]), str(f["n_missing"]), *cells)
+            value = f"{_fmt(f['fraction'])} ({f['count']} of {f['n']})"
+        t.add_row(name, str(f["n"]), str(f["n_missing"]), value)
     tables = [t]
-    counts = Table(title="counts (most frequent first)", title_justify="left", show_header=False)
+    counts = Table(title="counts (most frequent first)", title_justify="left", show_header=False, box=box.SIMPLE)
+    counts.add_column(no_wrap=True)
+    counts.add_column()
     for key, c in doc["counts"].items():
         shown = ", ".join(f"{escape(k)} {n}" for k, n in list(c.items())[:8])
-        counts.add_row(key, shown + (f", ... ({len(c) - 8} more)" if len(c) > 8 else "") or "-")
+        counts.add_row(key, (shown + (f", ... ({len(c) - 8} more)" if len(c) > 8 else "")) or "-")
     tables.append(counts)
     if report.profile is not None:
         r = Table(title=f"reference {escape(report.profile.name)} ({escape(str(report.profile.path))})",
-                  title_justify="left")
-        for col, just in (("figure", "left"), ("stat", "left"), ("value", "right"), ("range", "right"),
-                          ("", "left")):
-            r.add_column(col, justify=just)
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption="* frame-valued range scaled by split context / profile context frames"
+                  if any(c.scale != 1.0 for c in report.checks) else None, caption_justify="left")
+        r.add_column("figure", no_wrap=True)
+        r.add_column("stat", no_wrap=True)
+        r.add_column("value", justify="right", no_wrap=True)
+        r.add_column("range", justify="right", no_wrap=True)
+        r.add_column("", no_wrap=True)
         for c in report.checks:
             style = {"OK": "green", "OUTSIDE": "bold red"}.get(c.status, "dim")
-            scaled = " (scaled)" if c.scale != 1.0 else ""
-            r.add_row(c.figure, c.stat, _fmt(c.value), f"[{_fmt(c.lo)}, {_fmt(c.hi)}]{scaled}",
+            scaled = "*" if c.scale != 1.0 else ""
+            r.add_row(c.figure, c.stat, _fmt(c.value), f"{_fmt(c.lo)} - {_fmt(c.hi)}{scaled}",
                       f"[{style}]{c.status}[/]")
         tables.append(r)
     return tables

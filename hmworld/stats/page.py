@@ -45,9 +45,9 @@ def fmt(v, unit: str = "") -> str:
         return "n/a"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer()) or abs(v) >= 1000:
         return f"{v:.0f}"
-    return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return f"{v:.4g}"
 
 
 def histogram_figure(card, family: str, checks: dict) -> str | None:
@@ -72,6 +72,7 @@ def histogram_figure(card, family: str, checks: dict) -> str | None:
             ax.set_yticks([])
             continue
         arr = np.asarray(values, float)
+        view = None
         integer = fig_def.unit == "frame" or name == "subjects_per_clip"
         if integer:
             lo, hi = math.floor(arr.min()), math.ceil(arr.max())
@@ -79,9 +80,10 @@ def histogram_figure(card, family: str, checks: dict) -> str | None:
             bins = np.arange(lo - 0.5, hi + step + 0.5, step)
         else:
             lo, hi = float(arr.min()), float(arr.max())
-            if hi - lo <= 1e-9 * max(1.0, abs(hi)):  # one value (up to rounding): a narrow bar
-                half = max(abs(hi) * 0.02, 0.01)
+            if hi - lo <= 1e-9 * max(1.0, abs(hi)):  # one value (up to rounding): a narrow bar in a wider view
+                half = max(abs(hi) * 0.01, 0.005)
                 bins = np.array([lo - half, hi + half])
+                view = [lo - 20 * half, hi + 20 * half]
             else:
                 bins = np.linspace(lo, hi, min(30, max(5, int(math.sqrt(len(arr))) * 2)) + 1)
         ax.hist(arr, bins=bins, color="#4c72b0", edgecolor="white", linewidth=0.5)
@@ -99,6 +101,11 @@ def histogram_figure(card, family: str, checks: dict) -> str | None:
             colour = "#333333"
             label = f"{stat} {fmt(value)}"
         ax.axvline(value, color=colour, ls="--", lw=1.5)
+        if view is not None:
+            if check:
+                pad = 0.05 * max(check.hi - check.lo, view[1] - view[0])
+                view = [min(view[0], check.lo - pad), max(view[1], check.hi + pad)]
+            ax.set_xlim(*view)
         ax.set_title(f"{_label(title, 48)}\n{label}, n = {len(arr)}", fontsize=8.5, color="black")
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.xaxis.get_major_locator().set_params(nbins=6)
@@ -110,11 +117,13 @@ def histogram_figure(card, family: str, checks: dict) -> str | None:
 def counts_figure(card) -> str:
     from matplotlib.figure import Figure
 
-    keys = list(COUNT_TITLES)
-    tallest = max(min(len(card.counts[k]), MAX_BARS + 1) for k in keys) if keys else 1
-    fig = Figure(figsize=(12, max(3.0, 0.5 + 0.22 * tallest) * 2), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
-    for ax, key in zip(axes, keys):
+    keys = list(COUNT_TITLES)  # drawn two per row; each row as tall as its longer list
+    bars = [max(1, min(len(card.counts[k]), MAX_BARS + 1)) for k in keys]
+    rows = [max(bars[0], bars[1]), max(bars[2], bars[3])]
+    heights = [max(1.6, 0.6 + 0.24 * n) for n in rows]
+    fig = Figure(figsize=(12, sum(heights)), layout="constrained")
+    axes = fig.subplots(2, 2, gridspec_kw={"height_ratios": heights}).ravel()
+    for i, (ax, key) in enumerate(zip(axes, keys)):
         items = list(card.counts[key].items())
         if len(items) > MAX_BARS:
             rest = sum(n for _, n in items[MAX_BARS:])
@@ -125,9 +134,9 @@ def counts_figure(card) -> str:
             ax.text(0.5, 0.5, "n/a", ha="center", va="center", fontsize=16, color="0.5", transform=ax.transAxes)
             continue
         y = np.arange(len(items))
-        ax.barh(y, [n for _, n in items], color="#55a868")
+        ax.barh(y, [n for _, n in items], color="#55a868", height=0.7)
+        ax.set_ylim(rows[i // 2] - 0.5, -0.5)  # same bar thickness in both charts of a row
         ax.set_yticks(y, [_label(k) for k, _ in items])
-        ax.invert_yaxis()
         ax.xaxis.get_major_locator().set_params(integer=True)
     return _png(fig)
 
