@@ -176,6 +176,15 @@ class Body:
     def primitive_names(self) -> list[str]:
         return [p.primitive for p in self.parts]
 
+    def footprint_half_axes(self, samples: int = 16) -> tuple[float, float]:
+        """(along the heading, across) half-extents in metres of everything the body reaches over a walk cycle:
+        the silhouette the pan timing and the pre-filter must clear for the subject to be out of view."""
+        phase = np.linspace(0.0, 1.0, samples, endpoint=False)
+        t = self.posed_transforms(np.zeros((samples, 3)), np.zeros(samples), phase)
+        pts = np.concatenate([np.einsum("fij,vj->fvi", t[:, i, :3, :3], unit_vertices(prim)) + t[:, i, None, :3, 3]
+                              for i, prim in enumerate(self.primitive_names())], axis=1)
+        return float(np.abs(pts[..., 0]).max()), float(np.abs(pts[..., 1]).max())
+
     def colors(self) -> np.ndarray:
         return np.array([self.subject.colors.get(p.color, self.subject.colors.get("body", (0.5, 0.5, 0.5)))
                          for p in self.parts], float)
@@ -183,3 +192,14 @@ class Body:
     def textures(self) -> list[str]:
         """Texture per part: the catalog names textures per colour slot ("top", "body", ...)."""
         return [self.subject.textures.get(p.color, "flat") for p in self.parts]
+
+
+_FOOTPRINTS: dict[tuple, tuple[float, float]] = {}
+
+
+def footprint_half_axes(subject: SubjectSpec) -> tuple[float, float]:
+    """Body.footprint_half_axes, computed once per body geometry (the compositor asks for every candidate)."""
+    key = (subject.body_plan, subject.height, subject.length, tuple(sorted(subject.proportions.items())))
+    if key not in _FOOTPRINTS:
+        _FOOTPRINTS[key] = Body(subject).footprint_half_axes()
+    return _FOOTPRINTS[key]

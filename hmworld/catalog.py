@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from hmworld.errors import ConfigError
+from hmworld.tracking import TRACK_MODES
 
 # Catalog entries are plain data (no interpolation), so the C YAML loader is enough and ~15x faster than
 # OmegaConf for the ~100 files read at every start.
@@ -43,6 +44,9 @@ SUBJECT_TRAJECTORY_TYPES = (
 )
 CAMERA_MOTIONS = ("pan", "tilt", "truck", "dolly", "crane", "orbit", "roll")
 CAMERA_PROFILES = ("away_back", "away_hold_back", "swing", "late_return", "early_return", "double")
+# "free": a sum of motions around a start pose (the first wave's catalog); "track": a tracking shot modelled on
+# HM-World (hmworld/tracking.py), whose distributions live in render.yaml's `tracking:` block.
+CAMERA_KINDS = ("free", "track")
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ class SubjectSpec:
 
     @property
     def radius(self) -> float:
-        """Footprint radius used for placement and the geometric pre-filter."""
+        """Footprint radius used for placement (subjects keep clear of props and of each other)."""
         return 0.5 * max(self.length, 0.45 * self.height)
 
 
@@ -140,9 +144,11 @@ class CameraMotion:
 class CameraTrajectorySpec:
     name: str
     description: str  # "pans {dir} away from the subject and back"
-    motions: tuple[CameraMotion, ...]
-    distance: tuple[float, float]  # metres from the focus subject at frame 0
-    height: tuple[float, float]  # camera height in metres
+    motions: tuple[CameraMotion, ...] = ()
+    distance: tuple[float, float] = (0.0, 0.0)  # free: metres from the focus subject at frame 0
+    height: tuple[float, float] = (0.0, 0.0)  # free: camera height in metres
+    kind: str = "free"  # free | track
+    mode: str = ""  # track: lead | follow | alongside (where the camera walks relative to the subject)
 
 
 @dataclass(frozen=True)
@@ -263,6 +269,11 @@ def parse_subject_trajectory(name: str, d: Mapping) -> SubjectTrajectorySpec:
 
 def parse_camera_trajectory(name: str, d: Mapping) -> CameraTrajectorySpec:
     where = f"camera_trajectory {name!r}"
+    kind = _choice(str(d.get("kind", "free")), CAMERA_KINDS, where, "kind")
+    if kind == "track":
+        _require(d, ["description", "mode"], where)
+        return CameraTrajectorySpec(name, str(d["description"]), kind=kind,
+                                    mode=_choice(str(d["mode"]), TRACK_MODES, where, "mode"))
     _require(d, ["description", "motions", "distance", "height"], where)
     motions = []
     for m in d["motions"]:

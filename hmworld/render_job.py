@@ -20,13 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 from hmworld import __version__
 from hmworld.annotations import camera_json, mask_boxes, projected_boxes, subjects_json
 from hmworld.body import Body
-from hmworld.captioners import CaptionRequest, Captioner, SubjectMotion, build_captioner
+from hmworld.captioners import Captioner, build_captioner
+from hmworld.captioners.facts import caption_request
 from hmworld.catalog import Catalog, load_catalog
 from hmworld.clipspec import ClipSpec
 from hmworld.compositor import CompositionContext, Rejection, clip_id_for, compose
 from hmworld.errors import ConfigError, RenderFailure, SplitError
-from hmworld.events import (PREFILTER_REASONS, PrefilterBatch, events_from_visibility, min_visible_pixels,
-                            pixel_counts, prefilter)
+from hmworld.events import REASONS, EventRules, PrefilterBatch, events_from_visibility, pixel_counts, prefilter
 from hmworld.fsutil import sha256_file, write_json
 from hmworld.render import build_renderer
 from hmworld.render.base import Renderer
@@ -41,7 +41,7 @@ RUN_ONLY_KEYS = ("out", "shard", "num_shards", "progress", "failures", "renderer
 
 @dataclass
 class RenderSettings:
-    min_pixels: int
+    rules: EventRules
     max_attempts: int
     prefilter: bool
     fill_factor: float
@@ -71,7 +71,7 @@ class RenderReport:
 
     @property
     def mask_rejected(self) -> int:
-        return self.rejections.get("masks:no_event", 0)
+        return sum(n for reason, n in self.rejections.items() if reason.startswith("masks:"))
 
     @property
     def prefilter_precision(self) -> float | None:
@@ -100,25 +100,16 @@ def identity_config(cfg: DictConfig, ctx: CompositionContext) -> dict:
     return json.loads(json.dumps(d))  # plain JSON types, as stored in split.json
 
 
-def settings_from_config(cfg: DictConfig, video) -> RenderSettings:
-    ev, v = cfg.events, cfg.video
+def settings_from_config(cfg: DictConfig, ctx: CompositionContext) -> RenderSettings:
+    v = cfg.video
     return RenderSettings(
-        min_pixels=min_visible_pixels(video.width, video.height, float(ev.min_visible_fraction),
-                                      int(ev.min_visible_pixels_floor)),
+        rules=ctx.rules,
         max_attempts=int(cfg.compositor.max_attempts), prefilter=bool(cfg.prefilter.enabled),
         fill_factor=float(cfg.prefilter.fill_factor), occluders=bool(cfg.prefilter.occluders),
         save_depth=bool(cfg.output.save_depth),
         encoder=EncoderSettings(crf=int(v.crf), preset=str(v.preset)),
         max_retries_per_clip=int(cfg.failures.max_retries_per_clip),
     )
-
-
-def caption_request(spec: ClipSpec, catalog: Catalog, video_path: Path | None = None) -> CaptionRequest:
-    subjects = tuple(SubjectMotion(catalog.subjects[t.name].description, catalog.subjects[t.name].gait,
-                                   catalog.subject_trajectories[t.trajectory].description) for t in spec.subjects)
-    cam = catalog.camera_trajectories[spec.camera_trajectory]
-    return CaptionRequest(spec.clip_id, catalog.scenes[spec.scene].description, subjects,
-                          cam.description.format(dir=spec.camera_direction), video_path)
 
 
 class ClipFailed(Exception):
@@ -150,23 +141,23 @@ class ClipRenderer:
             if s.prefilter:
                 batch = PrefilterBatch.from_specs([spec], self.catalog.scenes, self.catalog.subjects)
                 ok, reason = prefilter(batch, spec.video.context_frames, spec.video.width, spec.video.height,
-                                       s.min_pixels, s.fill_factor, s.occluders)
+                                       s.rules, s.fill_factor, s.occluders)
                 if not ok[0]:
-                    rejections[PREFILTER_REASONS[int(reason[0])]] += 1
+                    rejections["prefilter:" + REASONS[int(reason[0])]] += 1
                     continue
                 report.prefilter_passed += 1
             record = self._render_with_retries(spec, rejections, report, on_frame)
-            if record is not None:
+            if isinstance(record, ClipRecord):
                 report.rejections.update(rejections)
                 return record
-            rejections["masks:no_event"] += 1
+            rejections["masks:" + REASONS[record]] += 1
         report.rejections.update(rejections)
         raise SplitError(f"clip {clip_id_for(self.ctx.partition, self.ctx.seed, slot)}: none of "
                          f"{s.max_attempts} candidates had an exit-entry event ({dict(rejections)}); widen the "
                          "catalog selection or raise compositor.max_attempts")
 
     def _render_with_retries(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
-                             on_frame: Callable[[], None] | None) -> ClipRecord | None:
+                             on_frame: Callable[[], None] | None) -> ClipRecord | int:
         """A failed render is discarded whole and the same candidate starts again from its first frame."""
         for retry in range(self.settings.max_retries_per_clip + 1):
             try:
@@ -177,7 +168,8 @@ class ClipRenderer:
         raise ClipFailed(spec.clip_id, f"{self.settings.max_retries_per_clip + 1} tries failed; last error: {last}")
 
     def _render_candidate(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
-                          on_frame: Callable[[], None] | None) -> ClipRecord | None:
+                          on_frame: Callable[[], None] | None) -> ClipRecord | int:
+        """The written clip's record, or the REASONS code for which its masks show no event."""
         s, v = self.settings, spec.video
         tmp = self.writer.begin_clip(spec.clip_id)
         try:
@@ -196,13 +188,16 @@ class ClipRenderer:
                 raise RuntimeError(f"renderer {self.renderer.name} gave {video.frames} of {spec.num_frames} frames")
             ids = [t.instance_id for t in spec.subjects]
             counts = pixel_counts(instances, ids)
-            events = events_from_visibility(counts >= s.min_pixels, ids, v.context_frames, s.min_pixels)
+            visible_boxes = [mask_boxes(instances, i) for i in ids]
+            box_height = np.stack([np.nan_to_num(b[:, 3] - b[:, 1]) for b in visible_boxes], axis=1) / v.height
+            events = events_from_visibility(counts >= s.rules.min_visible_pixels, box_height, ids, v.context_frames,
+                                            s.rules)
             report.frames += spec.num_frames
             if not events.has_event:
                 report.render_seconds += time.perf_counter() - start
                 self.writer.abort_clip(tmp)
-                return None
-            record = self._write_annotations(tmp, spec, instances, counts, events, depth, rejections)
+                return events.reason
+            record = self._write_annotations(tmp, spec, instances, counts, visible_boxes, events, depth, rejections)
             self.writer.commit_clip(tmp, record)
             report.render_seconds += time.perf_counter() - start
             return record
@@ -210,11 +205,11 @@ class ClipRenderer:
             self.writer.abort_clip(tmp)
             raise
 
-    def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, events, depth, rejections) -> ClipRecord:
+    def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, visible, events, depth,
+                           rejections) -> ClipRecord:
         bodies = [self.body(t.name) for t in spec.subjects]
         full = [projected_boxes(spec, b, b.posed_transforms(t.positions, t.headings, t.walk_phase))
                 for b, t in zip(bodies, spec.subjects)]
-        visible = [mask_boxes(instances, t.instance_id) for t in spec.subjects]
         write_json(tmp / CLIP_FILES["camera_path"], camera_json(spec))
         write_json(tmp / CLIP_FILES["subjects_path"], subjects_json(spec, self.catalog, full, visible, counts))
         write_json(tmp / CLIP_FILES["events_path"], events.to_dict())
@@ -222,7 +217,9 @@ class ClipRenderer:
         np.savez_compressed(tmp / CLIP_FILES["instances_path"], instances=instances)
         if depth is not None:
             np.savez_compressed(tmp / "depth.npz", depth=depth)
-        caption = self.captioner.caption([caption_request(spec, self.catalog, tmp / CLIP_FILES["video_path"])])[0]
+        # The caption names only subjects the masks show (events.subjects) and describes motion from the poses.
+        caption = self.captioner.caption([caption_request(spec, self.catalog, events.subjects,
+                                                          tmp / CLIP_FILES["video_path"])])[0]
         flat_events = [{"instance_id": s["instance_id"], **e} for s in events.subjects for e in s["events"]]
         v = spec.video
         return ClipRecord(
@@ -262,7 +259,7 @@ def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderRepor
     num_clips, shard, num_shards = validate_run(cfg)
     catalog = load_catalog(list(cfg.catalog_dirs))
     ctx = CompositionContext.from_config(catalog, cfg)
-    settings = settings_from_config(cfg, ctx.video)
+    settings = settings_from_config(cfg, ctx)
     captioner = build_captioner(cfg.captioner)
     writer = SplitWriter(Path(str(cfg.out)), identity_config(cfg, ctx), num_clips).open()
     report = RenderReport(Path(str(cfg.out)), shard, num_shards)

@@ -10,7 +10,10 @@ def test_catalog_is_sized_like_the_original(catalog):
     assert len(catalog.scenes) == 17
     assert len(catalog.subjects) == 49
     assert len(catalog.subject_trajectories) == 10
-    assert len(catalog.camera_trajectories) == 28
+    kinds = [c.kind for c in catalog.camera_trajectories.values()]
+    assert kinds.count("free") == 28  # the first wave's motions stay selectable
+    assert sorted(c.mode for c in catalog.camera_trajectories.values() if c.kind == "track") == [
+        "alongside", "follow", "lead"]
     assert {s.kind for s in catalog.subjects.values()} == {"human", "animal"}
     assert {s.body_plan for s in catalog.subjects.values()} == set(BODY_PLANS)
     assert all(s.coco_class in COCO_CLASSES.values() for s in catalog.subjects.values())
