@@ -103,6 +103,11 @@ def stats(cfg: DictConfig) -> None:
     with _user_errors():
         if OmegaConf.is_missing(cfg, "split"):
             raise StatsError("split=DIR is required (hmworld stats split=DIR [reference=FILE] [out=DIR])")
+        for key in ("strict", "progress"):
+            if not isinstance(cfg[key], bool):
+                raise StatsError(f"{key}={cfg[key]} must be true or false")
+        if cfg.strict and cfg.reference in (None, ""):
+            raise StatsError("strict=true needs reference=FILE (a profile to compare with), e.g. reference=hmworld_examples")
         try:
             report = build_card(cfg.split, out=cfg.out, reference=cfg.reference, progress=progress)
         finally:

@@ -225,7 +225,7 @@ def read_clip(root: Path, row: dict) -> ClipData:
             raise StatsError(f"clip {clip_id}: events.json says {key} = {c if key == 'context_frames' else t}, "
                              f"the manifest says {int(v)}")
     files = parse_subjects(clip_id, clip_file(root, row, "subjects_path"), len(c2w))
-    names = list(row.get("subjects") or [])
+    names = _names(row.get("subjects"))
     by_id = {s["instance_id"]: s for s in files or []}
     ids = sorted(set(events) | set(by_id) | set(range(1, len(names) + 1)))
     subjects = []
@@ -335,7 +335,7 @@ def split_rows(root: str | Path) -> SplitRows:
     else:
         try:
             rows = [r.row() | {"extra": r.extra} for _, r in clip_records(root)]
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError, TypeError, AttributeError) as exc:
             raise StatsError(f"split={root}: a clips/<id>/clip.json cannot be read ({exc})") from None
         warnings.append(f"split={root} is {info.get('status', 'not complete')} "
                         f"({len(rows)} of {info.get('num_clips', '?')} clips written): "
@@ -393,13 +393,18 @@ def collect(root: str | Path, progress: Callable[[int], Callable[[], None]] | No
         counts["camera_trajectory"][_label(row.get("camera_trajectory"))] += 1
         for s in clip.subjects:
             counts["subject"][_label(s.name)] += 1
-        for traj in row.get("trajectories") or []:
+        for traj in _names(row.get("trajectories")):
             counts["subject_trajectory"][_label(traj)] += 1
         if tick:
             tick()
     ordered = {k: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for k, c in counts.items()}
     ctx = int(np.median(cs)) if cs else None
     return CardData(rows, clips, events, subjects, ordered, ctx)
+
+
+def _names(v: Any) -> list[str]:
+    """A manifest list column (subject names, trajectories); anything else counts as empty."""
+    return [str(x) for x in v] if isinstance(v, (list, tuple)) else []
 
 
 def _label(v: Any) -> str:

@@ -243,7 +243,8 @@ def _clip_table(card) -> str:
            "</summary><table><tr><th>clip</th><th>scene</th><th>subjects</th><th>camera</th><th>events</th>"
            + "".join(f"<th>{_e(c)}</th>" for c in cols) + "<th>caption</th></tr>"]
     for row, rec in zip(rows, card.clips):
-        subjects = ", ".join(str(s) for s in (row.get("subjects") or []))
+        subjects = row.get("subjects")
+        subjects = ", ".join(str(s) for s in subjects) if isinstance(subjects, (list, tuple)) else ""
         caption = row.get("caption") if isinstance(row.get("caption"), str) else ""
         out.append(f"<tr><td>{_e(row['clip_id'])}</td><td>{_e(row.get('scene'))}</td><td>{_e(subjects)}</td>"
                    f"<td>{_e(row.get('camera_trajectory'))}</td><td>{_e(', '.join(events.get(row['clip_id'], [])))}</td>"
