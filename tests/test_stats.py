@@ -268,7 +268,14 @@ def test_in_progress_split_is_described_with_a_warning(tmp_path):
     (root / "clips" / ".tmp-train_s0_000001-abcd1234").mkdir()  # a half-written clip is not read
     r = build_card(root, out=tmp_path / "card")
     assert len(r.doc["clips"]) == 1 and r.doc["split"]["status"] == "in_progress"
-    assert r.warnings and "1 of 5 clips" in r.warnings[0]
+    assert r.warnings and "1 of 5 clips" in r.warnings[0] and r.doc["warnings"] == r.warnings
+    assert "1 of 5 clips" in (r.out / "stats.html").read_text()
+    # nothing written yet: an empty card, every figure n/a
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    make_split(empty, [], status="in_progress", num_clips=5)
+    e = build_card(empty, out=tmp_path / "card0", reference="hmworld_examples")
+    assert e.doc["clips"] == [] and {c.status for c in e.checks} == {"n/a"}
 
 
 # -------------------------------------------------------------------------------------------- imported

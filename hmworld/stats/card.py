@@ -87,7 +87,7 @@ def card_document(card: CardData, checks: list[Check], profile: Profile | None) 
                      "checks": [c.to_json() for c in checks],
                      "outside": [c.figure for c in checks if c.status == "OUTSIDE"],
                      "not_available": [c.figure for c in checks if c.status == "n/a"]}
-    return {"card_version": CARD_VERSION, "split": split, "figures": figure_summary(card), "counts": card.counts,
+    return {"card_version": CARD_VERSION, "split": split, "warnings": list(card.split.warnings), "figures": figure_summary(card), "counts": card.counts,
             "reference": reference, "clips": card.clips, "events": card.events, "subjects": card.subjects}
 
 

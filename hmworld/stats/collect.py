@@ -337,9 +337,10 @@ def split_rows(root: str | Path) -> SplitRows:
             rows = [r.row() | {"extra": r.extra} for _, r in clip_records(root)]
         except (json.JSONDecodeError, UnicodeDecodeError, OSError, TypeError, AttributeError) as exc:
             raise StatsError(f"split={root}: a clips/<id>/clip.json cannot be read ({exc})") from None
-        warnings.append(f"split={root} is {info.get('status', 'not complete')} "
-                        f"({len(rows)} of {info.get('num_clips', '?')} clips written): "
-                        "the card describes the clips on disk")
+        state = (f"is {info.get('status')}" if info.get("status") != "complete"
+                 else f"has no {MANIFEST}")
+        warnings.append(f"split={root} {state} ({len(rows)} of {info.get('num_clips', '?')} clips written): "
+                        "the card describes the finished clip folders")
     for i, r in enumerate(rows):
         if not isinstance(r.get("clip_id"), str) or not r["clip_id"]:
             raise StatsError(f"split={root}: manifest row {i} has no clip_id")

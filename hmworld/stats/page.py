@@ -178,6 +178,7 @@ def html_page(card, doc: dict, checks: list, profile) -> str:
             ("fingerprint", split["fingerprint"] or "none (split not complete)"),
             ("frames", f"context {split['context_frames']} + target {split['target_frames']}"),
             ("subjects / events", f"{len(card.subjects)} subjects, {len(card.events)} exit-entry events")]
+    meta += [("warning", w) for w in doc.get("warnings", [])]
     parts += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in meta]
     parts.append("</table>")
     if profile is not None:
