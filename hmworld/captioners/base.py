@@ -106,12 +106,13 @@ class CameraPhase:
     speed: float = 0.0  # m/s, mean horizontal speed over the phase
     rise: str = ""  # "up" | "down"
     pan: str = ""  # "left" | "right" (yaw about the world's up axis)
-    pan_deg: float = 0.0  # how far it pans over the phase (absolute degrees)
-    pan_rate: float = 0.0  # peak yaw rate, degrees per second
+    # The pan this phase is part of (a pan can span phases, e.g. when the camera stops halfway through it):
+    pan_deg: float = 0.0  # how far it turns in all (absolute degrees)
+    pan_rate: float = 0.0  # its peak yaw rate, degrees per second
     tilt: str = ""  # "up" | "down"
     roll: str = ""  # "left" | "right" (the top of the image tips that way)
     orbit: bool = False  # moving sideways while panning the other way: it circles a point in front of it
-    back: bool = False  # this pan undoes the previous pan (same size, other way)
+    back: bool = False  # the pan undoes the previous pan (about the same size, the other way)
     lost: tuple[int, ...] = ()  # instance ids that leave the view during this phase
     found: tuple[int, ...] = ()  # instance ids that come (back) into view during this phase
 

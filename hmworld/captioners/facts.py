@@ -229,56 +229,88 @@ def camera_phases(c2w: np.ndarray, fps: float, visibility: dict[int, Visibility]
     min_len = max(1, int(round(MIN_CAMERA_PHASE_S * fps)))
 
     horiz = np.hypot(v_fwd, v_right)
-    move = _clean_track(_move_labels(vel[:, :2], fwd_h, right_h), horiz * dt, MIN_MOVE_M, min_len)
-    rise = _clean_track(["" if abs(u) < MOVING_SPEED else ("up" if u > 0 else "down") for u in v_up],
-                        v_up * dt, MIN_RISE_M, min_len)
     pan = _clean_track(["" if abs(w) < TURN_RATE else ("left" if w > 0 else "right") for w in yaw_rate],
                        yaw_rate * dt, MIN_TURN_DEG, min_len)
+    move = _clean_track(_move_labels(vel[:, :2], fwd_h, right_h, np.array([bool(p) for p in pan]), fps),
+                        horiz * dt, MIN_MOVE_M, min_len)
+    rise = _clean_track(["" if abs(u) < MOVING_SPEED else ("up" if u > 0 else "down") for u in v_up],
+                        v_up * dt, MIN_RISE_M, min_len)
     tilt = _clean_track(["" if abs(w) < TURN_RATE else ("up" if w > 0 else "down") for w in pitch_rate],
                         pitch_rate * dt, MIN_TURN_DEG, min_len)
     rl = _clean_track(["" if abs(w) < TURN_RATE else ("left" if w > 0 else "right") for w in roll_rate],
                       roll_rate * dt, MIN_TURN_DEG, min_len)
 
     runs = _absorb(_runs(list(zip(move, rise, pan, tilt, rl))), min_len, MAX_CAMERA_PHASES)
+    travel = np.degrees(np.unwrap(np.arctan2(vel[:, 1], vel[:, 0])))  # direction of travel over the ground
     exits, entries = _transitions(visibility or {}, n)
+    # A pan is measured over its whole run in the pan track (how far, how fast, whether it undoes the pan
+    # before it), even when a change in another track (the camera stopping) splits it between two phases.
+    pan_runs = [r for r in _runs(pan) if r[0]]
+    pan_facts = {}  # run start -> (degrees, peak rate, back)
+    for k, (lab, a, b) in enumerate(pan_runs):
+        deg = abs(float(yaw[b - 1] - yaw[a]))
+        prev = pan_facts.get(pan_runs[k - 1][1]) if k > 0 else None
+        back = bool(prev is not None and pan_runs[k - 1][0] != lab and 0.6 <= deg / max(prev[0], 1e-6) <= 1.6)
+        pan_facts[a] = (deg, float(np.max(np.abs(yaw_rate[a:b]))), back)
     phases: list[CameraPhase] = []
-    last_pan: CameraPhase | None = None
     for (mv, up, pn, tl, ro), a, b in runs:
-        pan_deg = abs(float(yaw[b - 1] - yaw[a])) if pn else 0.0
-        back = bool(pn and last_pan is not None and last_pan.pan != pn and
-                    0.6 <= pan_deg / max(last_pan.pan_deg, 1e-6) <= 1.6)
+        deg, rate, back = 0.0, 0.0, False
+        if pn:  # the pan-track run it overlaps most (absorbing short phases can shift the edges)
+            overlap = [(min(b, r[2]) - max(a, r[1]), r[1]) for r in pan_runs if r[0] == pn]
+            best = max(overlap, default=(0, None))
+            if best[0] > 0:
+                deg, rate, back = pan_facts[best[1]]
+            else:
+                deg, rate = abs(float(yaw[b - 1] - yaw[a])), float(np.max(np.abs(yaw_rate[a:b])))
         moving = bool(mv or up or pn or tl or ro)
-        phase = CameraPhase(
-            a, b, move=mv, speed=float(np.mean(horiz[a:b])) if mv else 0.0, rise=up, pan=pn, pan_deg=pan_deg,
-            pan_rate=float(np.max(np.abs(yaw_rate[a:b]))) if pn else 0.0, tilt=tl, roll=ro,
-            orbit=bool(mv in ("left", "right") and pn and pn != mv), back=back,
+        phases.append(CameraPhase(
+            a, b, move=mv, speed=float(np.mean(horiz[a:b])) if mv else 0.0, rise=up, pan=pn, pan_deg=deg,
+            pan_rate=rate, tilt=tl, roll=ro, orbit=_orbits(mv, pn, travel[a:b], yaw[a:b]), back=back,
             lost=tuple(i for i, f in exits if moving and a <= f < b),
-            found=tuple(i for i, f in entries if moving and a <= f < b))
-        phases.append(phase)
-        if pn:
-            last_pan = phase
+            found=tuple(i for i, f in entries if moving and a <= f < b)))
     return tuple(phases)
 
 
-def _move_labels(vel: np.ndarray, fwd_h: np.ndarray, right_h: np.ndarray) -> list[str]:
+def _orbits(move: str, pan: str, travel: np.ndarray, yaw: np.ndarray) -> bool:
+    """A sideways move while panning the other way circles a point in front of the camera when its direction of
+    travel turns with the view (an orbit keeps its velocity tangent to the circle). A camera that keeps walking
+    one way while it pans away (a tracking shot turning from its subject) travels straight: not an orbit."""
+    if move not in ("left", "right") or not pan or pan == move or len(yaw) < 2:
+        return False
+    turned, view = float(travel[-1] - travel[0]), float(yaw[-1] - yaw[0])
+    return abs(view) >= MIN_TURN_DEG and turned * view > 0 and 0.5 <= turned / view <= 2.0
+
+
+def _move_labels(vel: np.ndarray, fwd_h: np.ndarray, right_h: np.ndarray, panning: np.ndarray,
+                 fps: float) -> list[str]:
     """Per frame "forward" | "backward" | "left" | "right" | "" (not moving) for horizontal velocities [F, 2].
 
-    The direction is judged against where the camera looked when the current straight-line move began, not
-    frame by frame: a camera backing away that pans 80 degrees right keeps backing away (a viewer sees one
-    move and one pan), whereas against each frame's own axes the same motion would turn into "moving left".
-    A move whose direction drifts more than 45 degrees starts a new move (orbits re-anchor as they go)."""
+    Each straight-line move (velocity direction within 45 degrees of where the move began; orbits re-anchor as
+    they go) is judged against one view direction: the camera's at the non-panning frame nearest the move's
+    start (within the move, or just before it; `panning` [F] bool marks the pan phases, whose turnaround
+    frames do not count as steady). A camera backing away that pans 80 degrees right, or starts
+    backing away again while still panning back, keeps "moving backwards" (a viewer sees one move and a pan);
+    against each frame's own axes the same motion would turn into "moving left" halfway through."""
     speed = np.linalg.norm(vel, axis=1)
-    labels, ref = [], None
-    for f in range(len(vel)):
-        if speed[f] < MOVING_SPEED:
-            labels.append("")
-            ref = None
+    moving = speed >= MOVING_SPEED
+    runs, f, n = [], 0, len(vel)
+    while f < n:
+        if not moving[f]:
+            f += 1
             continue
-        u = vel[f] / speed[f]
-        if ref is None or float(u @ ref[0]) < np.cos(np.radians(45)):
-            ref = (u, fwd_h[f], right_h[f])
-        a, b = float(vel[f] @ ref[1]), float(vel[f] @ ref[2])
-        labels.append(("forward" if a > 0 else "backward") if abs(a) >= abs(b) else ("right" if b > 0 else "left"))
+        a, u0 = f, vel[f] / speed[f]
+        while f < n and moving[f] and float(vel[f] @ u0) / speed[f] >= np.cos(np.radians(45)):
+            f += 1
+        runs.append((a, f))
+    labels = [""] * n
+    steady = ~np.asarray(panning, bool)
+    for a, b in runs:
+        lo = max(0, a - int(round(0.5 * fps)))
+        candidates = [g for g in range(lo, b) if steady[g]]
+        ref = min(candidates, key=lambda g: abs(g - a)) if candidates else a
+        for g in range(a, b):
+            x, y = float(vel[g] @ fwd_h[ref]), float(vel[g] @ right_h[ref])
+            labels[g] = ("forward" if x > 0 else "backward") if abs(x) >= abs(y) else ("right" if y > 0 else "left")
     return labels
 
 
@@ -324,27 +356,44 @@ def subject_phases(positions: np.ndarray, headings: np.ndarray | None, c2w: np.n
     ratio = cam_speed / np.maximum(speed, 1e-9)
     together = (speed >= MOVING_SPEED) & (cam_speed >= MOVING_SPEED) & (cosv > WITH_COS) & \
                (ratio > 1.0 / WITH_RATIO) & (ratio < WITH_RATIO)
-    rel = positions[:, :2] - cam[:, :2]
-    bearing = np.degrees(np.arctan2(np.einsum("fi,fi->f", rel, right_h), np.einsum("fi,fi->f", rel, fwd_h)))
+    offset = positions[:, :2] - cam[:, :2]
+    bearing = np.degrees(np.arctan2(np.einsum("fi,fi->f", offset, right_h), np.einsum("fi,fi->f", offset, fwd_h)))
     heading = np.degrees(np.unwrap(headings)) if headings is not None else None
     hfov = hfov_deg or DEFAULT_HFOV_DEG
 
+    # A phase is one motion with one relation to the camera: a camera that follows for a while and then stops
+    # makes two phases ("..., which follows her from behind, then keeps going as the camera stops ...").
+    relation = np.where(labels == "still", "", np.where(together, np.where(
+        labels == "towards", "leads", np.where(labels == "away", "follows", "alongside")), ""))
     min_len = max(1, int(round(MIN_SUBJECT_PHASE_S * fps)))
-    runs = _absorb(_runs(list(labels[frames])), min_len, MAX_SUBJECT_PHASES)
+    runs = _absorb(_runs(list(zip(labels[frames], relation[frames]))), min_len, MAX_SUBJECT_PHASES)
     phases = []
-    for lab, i, j in runs:
+    for (lab, rel), i, j in runs:
         f = frames[i:j]  # visible frames of this phase (possibly spanning a hidden gap)
-        relation = ""
-        if lab != "still" and np.mean(together[f]) >= WITH_SHARE:
-            relation = {"towards": "leads", "away": "follows"}.get(lab, "alongside")
+        # The relation stands when most of the phase agrees (absorbed short runs may disagree).
+        with_camera = str(rel) if rel and np.mean(together[f]) >= WITH_SHARE else ""
         crosses = False
-        if lab in ("left", "right"):
+        if lab in ("left", "right") and not with_camera:  # a camera moving alongside keeps it in place
             sweep = (bearing[f[-1]] - bearing[f[0]]) * (1 if lab == "right" else -1)
             crosses = bool(sweep >= CROSS_FRACTION * hfov)
         turn = abs(float(heading[f[-1]] - heading[f[0]])) if (lab == "still" and heading is not None) else 0.0
-        phases.append(MotionPhase(int(f[0]), int(f[-1]) + 1, str(lab), float(np.mean(speed[f])), crosses, relation,
-                                  turn))
-    return tuple(phases)
+        phases.append(MotionPhase(int(f[0]), int(f[-1]) + 1, str(lab), float(np.mean(speed[f])), crosses,
+                                  with_camera, turn))
+    return tuple(_merge_same(phases))
+
+
+def _merge_same(phases: list[MotionPhase]) -> list[MotionPhase]:
+    """Neighbours that ended up saying the same thing (a relation that did not stand) become one phase."""
+    out: list[MotionPhase] = []
+    for p in phases:
+        q = out[-1] if out else None
+        if q is not None and (q.motion, q.camera, q.crosses) == (p.motion, p.camera, p.crosses):
+            n_q, n_p = q.end - q.start, p.end - p.start
+            out[-1] = MotionPhase(q.start, p.end, q.motion, (q.speed * n_q + p.speed * n_p) / (n_q + n_p), q.crosses,
+                                  q.camera, q.turn_deg + p.turn_deg)
+        else:
+            out.append(p)
+    return out
 
 
 def in_field_of_view(positions: np.ndarray, c2w: np.ndarray, hfov_deg: float | None, height: float = 1.0

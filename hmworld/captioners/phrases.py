@@ -40,19 +40,22 @@ def short_name(description: str) -> str:
 
 
 def references(subjects: Sequence[SubjectMotion]) -> dict[int | None, str]:
-    """How the camera sentence refers to each subject: its object pronoun when no other visible subject shares
-    it, else "the man" (or the full description with "the" when two share the short name too)."""
-    pronouns = [s.pronoun for s in subjects]
+    """How the camera sentence refers to each subject: its object pronoun when it is the only visible subject,
+    else "the man" (or the full description with "the" when two share the short name): with several
+    subjects a pronoun could point at either."""
+    if len(subjects) == 1:
+        return {subjects[0].instance_id: object_pronoun(subjects[0])}
     shorts = [short_name(s.description) for s in subjects]
-    out = {}
-    for s, p, sh in zip(subjects, pronouns, shorts):
-        if pronouns.count(p) == 1 and p != "they":
-            out[s.instance_id] = OBJECT[p]
-        elif shorts.count(sh) == 1:
-            out[s.instance_id] = sh
-        else:
-            out[s.instance_id] = "the " + s.description.split(" ", 1)[-1]
-    return out
+    return {s.instance_id: sh if shorts.count(sh) == 1 else "the " + s.description.split(" ", 1)[-1]
+            for s, sh in zip(subjects, shorts)}
+
+
+def _group(ids: Sequence[int], refs: dict) -> str:
+    """Several subjects in one phrase: every visible one is "both of them" / "all of them"."""
+    named = [refs[i] for i in ids if i in refs]
+    if len(named) >= 2 and len(named) == len(refs):
+        return "both of them" if len(named) == 2 else "all of them"
+    return _join(named)
 
 
 def _join(items: Sequence[str]) -> str:
@@ -63,6 +66,17 @@ def _join(items: Sequence[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- subjects
+def _with_camera(p: MotionPhase, obj: str) -> str:
+    """The clause saying how the camera moves with the subject during `p` ("" when it does not)."""
+    if p.camera == "leads":
+        return f" as it moves backwards ahead of {obj}"
+    if p.camera == "follows":
+        return f", which follows {obj} from behind"
+    if p.camera == "alongside":
+        return f" with the camera moving alongside {obj}"
+    return ""
+
+
 def _phase_phrase(p: MotionPhase, gait: str, obj: str) -> str:
     if p.motion == "still":
         text = "stands still"
@@ -73,32 +87,28 @@ def _phase_phrase(p: MotionPhase, gait: str, obj: str) -> str:
         return text
     if p.motion == "towards":
         text = f"{gait} towards the camera"
-        if p.camera == "leads":
-            text += f" as it moves backwards ahead of {obj}"
-        return text
-    if p.motion == "away":
+    elif p.motion == "away":
         text = f"{gait} away from the camera"
-        if p.camera == "follows":
-            text += f", which follows {obj} from behind"
-        return text
-    frm, to = ("left", "right") if p.motion == "right" else ("right", "left")
-    if p.crosses:
-        text = f"{gait} across the view from {frm} to {to}"
     else:
-        text = f"{gait} to the {to}"
-    if p.camera == "alongside":
-        text += f" with the camera moving alongside {obj}"
-    return text
+        frm, to = ("left", "right") if p.motion == "right" else ("right", "left")
+        text = f"{gait} across the view from {frm} to {to}" if p.crosses else f"{gait} to the {to}"
+    return text + _with_camera(p, obj)
 
 
-def _turn_into(prev: MotionPhase, p: MotionPhase) -> str:
-    """The words joining two consecutive phases."""
+def _next_phrase(prev: MotionPhase, p: MotionPhase, gait: str, obj: str) -> str:
+    """Phase `p` told after `prev`: "stops", "turns and walks to the left", "keeps going as the camera ..."."""
     if p.motion == "still":
         return "stops" + (" and turns around" if p.turn_deg >= 120 else " and turns" if p.turn_deg >= 45 else "")
+    if prev.motion == p.motion:  # same way, only the camera changed what it does
+        if p.camera:
+            return "keeps going" + (_with_camera(p, obj) if p.camera != "alongside" else
+                                    f" with the camera now moving alongside {obj}")
+        return f"keeps going as the camera stops moving with {obj}"
     if prev.motion == "still":
-        return ""
+        return _phase_phrase(p, gait, obj)
     opposite = {("towards", "away"), ("away", "towards"), ("left", "right"), ("right", "left")}
-    return "turns around and" if (prev.motion, p.motion) in opposite else "turns and"
+    turn = "turns around and " if (prev.motion, p.motion) in opposite else "turns and "
+    return turn + _phase_phrase(p, gait, obj)
 
 
 def motion_phrase(s: SubjectMotion) -> str:
@@ -108,12 +118,7 @@ def motion_phrase(s: SubjectMotion) -> str:
         return ""
     obj = object_pronoun(s)
     parts = [_phase_phrase(s.phases[0], s.gait, obj)]
-    for prev, p in zip(s.phases, s.phases[1:]):
-        lead = _turn_into(prev, p)
-        if p.motion == "still":
-            parts.append(lead)
-        else:
-            parts.append(" ".join(x for x in (lead, _phase_phrase(p, s.gait, obj)) if x))
+    parts += [_next_phrase(prev, p, s.gait, obj) for prev, p in zip(s.phases, s.phases[1:])]
     return ", then ".join(parts)
 
 
@@ -192,24 +197,28 @@ def _pace(speed: float) -> str:
     return "at a walking pace"
 
 
-def _acts(ph: CameraPhase) -> list[tuple[tuple, str]]:
-    """The phase's motions as ((track, value), predicate) pairs, in the order a sentence tells them."""
+def _acts(ph: CameraPhase) -> list[tuple[tuple, str, str]]:
+    """The phase's motions as (identity, predicate, gerund), in the order a sentence tells them. The identity
+    tells a motion carried on from the previous phase from a new one."""
     acts = []
     if ph.orbit:
-        acts.append((("move", ph.move, "orbit"), f"circles to the {ph.move}"))
+        acts.append((("orbit", ph.move), f"circles to the {ph.move}", f"circling to the {ph.move}"))
     elif ph.move:
         where = {"forward": "forward", "backward": "backwards"}.get(ph.move, f"to the {ph.move}")
-        acts.append((("move", ph.move), f"moves {where} {_pace(ph.speed)}"))
+        pace = _pace(ph.speed)
+        told = f"moves {where} {pace}" if pace.startswith("at ") else f"moves {pace} {where}"
+        acts.append((("move", ph.move), told, f"moving {where}"))
     if ph.rise:
-        acts.append((("rise", ph.rise), "rises" if ph.rise == "up" else "lowers"))
+        acts.append((("rise", ph.rise), *(("rises", "rising") if ph.rise == "up" else ("lowers", "lowering"))))
     if ph.pan and not ph.orbit:
-        verb = "whips" if ph.pan_rate >= WHIP_RATE else "pans"
-        amount = "slightly " if ph.pan_deg < SLIGHT_DEG else ""
-        acts.append((("pan", ph.pan, ph.back), f"{verb} {'back ' if ph.back else ''}{amount}{ph.pan}"))
+        whip = ph.pan_rate >= WHIP_RATE
+        how = f"{'back ' if ph.back else ''}{'slightly ' if ph.pan_deg < SLIGHT_DEG else ''}{ph.pan}"
+        acts.append((("pan", ph.pan, ph.back, ph.pan_deg), f"{'whips' if whip else 'pans'} {how}",
+                     f"{'whipping' if whip else 'panning'} {how}"))
     if ph.tilt:
-        acts.append((("tilt", ph.tilt), f"tilts {ph.tilt}"))
+        acts.append((("tilt", ph.tilt), f"tilts {ph.tilt}", f"tilting {ph.tilt}"))
     if ph.roll:
-        acts.append((("roll", ph.roll), f"rolls to the {ph.roll}"))
+        acts.append((("roll", ph.roll), f"rolls to the {ph.roll}", f"rolling to the {ph.roll}"))
     return acts
 
 
@@ -222,19 +231,26 @@ def _camera_phase(ph: CameraPhase, prev: CameraPhase | None, refs: dict, first: 
             return "holds still"
         return "stops" if prev.move or prev.rise else "holds still"
     acts = _acts(ph)
-    before = {key for key, _ in _acts(prev)} if prev is not None else set()
-    told = [text for key, text in acts if key not in before]
-    if not told:  # only a motion ended (a pan while it keeps moving): nothing new to tell
+    before = {key for key, _, _ in _acts(prev)} if prev is not None else set()
+    new = [text for key, text, _ in acts if key not in before]
+    going_on = [gerund for key, _, gerund in acts if key in before]
+    stopping = prev is not None and bool(prev.move) and not ph.move
+    # A subject that leaves and comes back within one phase only flickers out of view: not worth a clause.
+    flicker = set(ph.lost) & set(ph.found)
+    lost = _group([i for i in ph.lost if i not in flicker], refs)
+    found = _group([i for i in ph.found if i not in flicker], refs)
+    if new:
+        text = ("stops and " if stopping else "") + _join(new)
+    elif stopping:  # e.g. it stops walking halfway through a pan
+        text = "stops but keeps " + _join(going_on)
+    elif lost or found:  # nothing changes in how it moves, but what it sees does
+        text = "keeps " + _join(going_on)
+    else:  # only a motion ended (a pan while it keeps moving): nothing new to tell
         return ""
-    text = _join(told)
-    if prev is not None and prev.move and not ph.move:
-        text = "stops and " + text
-    lost = [refs[i] for i in ph.lost if i in refs]
-    found = [refs[i] for i in ph.found if i in refs]
     if lost:
-        text += f" away from {_join(lost)}"
+        text += f" away from {lost}"
     if found:
-        text += f", bringing {_join(found)} {'' if first else 'back '}into view"
+        text += f", bringing {found} {'' if first else 'back '}into view"
     return text
 
 
@@ -260,13 +276,16 @@ def camera_prose(phases: Sequence[CameraPhase], subjects: Sequence[SubjectMotion
 
 
 def _entering_first_time(ph: CameraPhase, subjects: Sequence[SubjectMotion]) -> bool:
-    """True when every subject this phase brings into view was not in view before (its first interval starts
-    in this phase), so the caption says "into view", not "back into view"."""
+    """True when every subject this phase brings into view had not been in view before (the phase holds the
+    start of its first visible interval), so the caption says "into view", not "back into view"."""
     if not ph.found:
         return False
     by_id = {s.instance_id: s for s in subjects}
     for iid in ph.found:
         vis = by_id[iid].visibility if iid in by_id else None
-        if vis is None or vis.intervals is None or not vis.intervals or vis.intervals[0][0] < ph.start:
+        if vis is None or not vis.intervals:
+            return False
+        first = vis.intervals[0][0]
+        if not (0 < first and ph.start <= first < ph.end):
             return False
     return True

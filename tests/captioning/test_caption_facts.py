@@ -240,3 +240,23 @@ def test_a_hand_built_request_without_facts_still_captions():
                        (SubjectMotion("a man in a red hoodie", "walks", "towards a fountain"),), "pans left")
     text = _caption(r)
     assert "a man in a red hoodie walks towards a fountain." in text and text.endswith("pans left.")
+
+
+def test_visibility_phrases_enter_leave_and_agree_with_they():
+    from hmworld.captioners import SubjectMotion
+    from hmworld.captioners.base import Visibility
+    from hmworld.captioners.phrases import visibility_sentence
+
+    def sentence(intervals, pronoun="she", events=()):
+        vis = Visibility(FRAMES, CONTEXT, FPS, intervals, events)
+        return visibility_sentence(SubjectMotion("x", "walks", pronoun=pronoun, visibility=vis))
+
+    assert sentence(((0, FRAMES),)) == ""  # in view throughout: nothing to say
+    assert sentence(((30, 70),)) == ("She comes into view near the end of the first half, then leaves the view "
+                                     "near the end of the second half and does not come back.")
+    assert sentence(((0, 36), (52, FRAMES)), "they") == (
+        "They leave the view near the end of the first half and come back about a second later, "
+        "in the middle of the second half.")
+    assert sentence(((0, 10), (20, 30), (50, FRAMES)), "it") == "It leaves the view and comes back twice."
+    # No masks (imported clip): the events alone.
+    assert sentence(None, "he", ((36, 52),)).startswith("He leaves the view near the end of the first half")
