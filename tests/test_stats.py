@@ -449,6 +449,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path):
     (tmp_path / "not_a_split").mkdir()
     _one_line_error(run_cli("stats", f"split={tmp_path / 'not_a_split'}", check=False), "not_a_split", "split.json")
     _one_line_error(run_cli("stats", check=False), "split=")
+    _one_line_error(run_cli("stats", "split=5", check=False), "split=5")
     _one_line_error(run_cli("stats", f"split={split}", "strict=true", check=False), "strict=true needs reference=")
     _one_line_error(run_cli("stats", f"split={split}", "strict=maybe", check=False), "strict=maybe")
     _one_line_error(run_cli("stats", f"split={split}", f"reference={tmp_path / 'nope.yaml'}", check=False),

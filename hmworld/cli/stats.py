@@ -101,7 +101,7 @@ def stats(cfg: DictConfig) -> None:
         return bars[-1]
 
     with _user_errors():
-        if OmegaConf.is_missing(cfg, "split"):
+        if OmegaConf.is_missing(cfg, "split") or cfg.split in (None, ""):
             raise StatsError("split=DIR is required (hmworld stats split=DIR [reference=FILE] [out=DIR])")
         for key in ("strict", "progress"):
             if not isinstance(cfg[key], bool):
@@ -109,7 +109,9 @@ def stats(cfg: DictConfig) -> None:
         if cfg.strict and cfg.reference in (None, ""):
             raise StatsError("strict=true needs reference=FILE (a profile to compare with), e.g. reference=hmworld_examples")
         try:
-            report = build_card(cfg.split, out=cfg.out, reference=cfg.reference, progress=progress)
+            report = build_card(str(cfg.split), out=None if cfg.out in (None, "") else str(cfg.out),
+                                reference=None if cfg.reference in (None, "") else str(cfg.reference),
+                                progress=progress)
         finally:
             for b in bars:
                 b.stop()
