@@ -83,10 +83,10 @@ class CompositionContext:
         if max(settings.subjects_per_clip) > len(ctx.subjects):
             raise ConfigError(f"compositor.subjects_per_clip asks for up to {max(settings.subjects_per_clip)} subjects "
                               f"but only {len(ctx.subjects)} are selected")
-        ctx.check_trajectories_fit()
         if any(c.kind == "track" for c in ctx.camera_trajectories):
             tracking.check_feasible(video.context_frames, ctx.rules.hidden_gap, settings.hfov_deg[0])
             ctx.check_tracking_fits()
+        ctx.check_trajectories_fit()
         return ctx
 
     @property
@@ -100,9 +100,10 @@ class CompositionContext:
         slowest = min(tracked_speed_range(s, t.pace)[0] for s in self.subjects)
         walk = slowest * self.duration * min(moving_fraction(tr) for tr in self.tracking_trajectories)
         smallest = min(self.subjects, key=lambda s: s.height)
-        need = walk + t.distance[0] * size_scale(smallest.height) + 2 * (self.settings.scene_margin + smallest.radius)
+        need = walk + t.distance[0] * size_scale(smallest.height)
         for sc in self.scenes:
-            if need > float(np.hypot(*sc.extent)):
+            x0, y0, x1, y1 = sc.walkable_bounds(self.settings.scene_margin + smallest.radius)
+            if need > float(np.hypot(x1 - x0, y1 - y0)):
                 raise ConfigError(
                     f"scene {sc.name!r} ({sc.extent[0]:g} x {sc.extent[1]:g} m) is too small for a tracking shot: the "
                     f"shortest walk with the camera beside it spans {need:.1f} m over {self.duration:.1f} s; choose "

@@ -9,7 +9,7 @@ from hmworld.errors import ConfigError
 def test_catalog_is_sized_like_the_original(catalog):
     assert len(catalog.scenes) == 17
     assert len(catalog.subjects) == 49
-    assert len(catalog.subject_trajectories) == 10
+    assert len(catalog.subject_trajectories) == 11
     kinds = [c.kind for c in catalog.camera_trajectories.values()]
     assert kinds.count("free") == 28  # the first wave's motions stay selectable
     assert sorted(c.mode for c in catalog.camera_trajectories.values() if c.kind == "track") == [
