@@ -263,11 +263,15 @@ def camera_phases(c2w: np.ndarray, fps: float, visibility: dict[int, Visibility]
             else:
                 deg, rate = abs(float(yaw[b - 1] - yaw[a])), float(np.max(np.abs(yaw_rate[a:b])))
         moving = bool(mv or up or pn or tl or ro)
+        lost = [(i, f) for i, f in exits if moving and a <= f < b]
+        found = [(i, f) for i, f in entries if moving and a <= f < b]
+        # Hidden and back within one phase is a flicker out of view, not worth a clause.
+        flicker = {i for i, f in lost if any(j == i and g > f for j, g in found)}
         phases.append(CameraPhase(
             a, b, move=mv, speed=float(np.mean(horiz[a:b])) if mv else 0.0, rise=up, pan=pn, pan_deg=deg,
             pan_rate=rate, tilt=tl, roll=ro, orbit=_orbits(mv, pn, travel[a:b], yaw[a:b]), back=back,
-            lost=tuple(i for i, f in exits if moving and a <= f < b),
-            found=tuple(i for i, f in entries if moving and a <= f < b)))
+            lost=tuple(dict.fromkeys(i for i, _ in lost if i not in flicker)),
+            found=tuple(dict.fromkeys(i for i, _ in found if i not in flicker))))
     return tuple(phases)
 
 

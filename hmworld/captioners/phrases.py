@@ -235,10 +235,7 @@ def _camera_phase(ph: CameraPhase, prev: CameraPhase | None, refs: dict, first: 
     new = [text for key, text, _ in acts if key not in before]
     going_on = [gerund for key, _, gerund in acts if key in before]
     stopping = prev is not None and bool(prev.move) and not ph.move
-    # A subject that leaves and comes back within one phase only flickers out of view: not worth a clause.
-    flicker = set(ph.lost) & set(ph.found)
-    lost = _group([i for i in ph.lost if i not in flicker], refs)
-    found = _group([i for i in ph.found if i not in flicker], refs)
+    lost, found = _group(ph.lost, refs), _group(ph.found, refs)
     if new:
         text = ("stops and " if stopping else "") + _join(new)
     elif stopping:  # e.g. it stops walking halfway through a pan
