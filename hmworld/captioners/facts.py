@@ -218,8 +218,7 @@ def camera_phases(c2w: np.ndarray, fps: float, visibility: dict[int, Visibility]
     fwd_h = _horizontal(c2w[:, :3, 2])  # where the camera looks, flattened
     right_h = np.stack([fwd_h[:, 1], -fwd_h[:, 0]], -1)  # fwd x up, flattened: the camera's right on the ground
     vel = _rate(pos, fps)  # [F, 3] m/s
-    v_fwd = np.einsum("fi,fi->f", vel[:, :2], fwd_h)
-    v_right = np.einsum("fi,fi->f", vel[:, :2], right_h)  # only its norm with v_fwd is used: the speed
+    horiz = np.linalg.norm(vel[:, :2], axis=1)  # speed over the ground
     v_up = vel[:, 2]
     yaw = np.degrees(np.unwrap(np.arctan2(c2w[:, 1, 2], c2w[:, 0, 2])))
     pitch = np.degrees(np.arcsin(np.clip(c2w[:, 2, 2], -1, 1)))
@@ -228,7 +227,6 @@ def camera_phases(c2w: np.ndarray, fps: float, visibility: dict[int, Visibility]
     dt = 1.0 / fps
     min_len = max(1, int(round(MIN_CAMERA_PHASE_S * fps)))
 
-    horiz = np.hypot(v_fwd, v_right)
     pan = _clean_track(["" if abs(w) < TURN_RATE else ("left" if w > 0 else "right") for w in yaw_rate],
                        yaw_rate * dt, MIN_TURN_DEG, min_len)
     move = _clean_track(_move_labels(vel[:, :2], fwd_h, right_h, np.array([bool(p) for p in pan]), fps),
