@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -108,6 +109,12 @@ def read_split_info(root: str | Path) -> dict:
     return info
 
 
+def read_manifest(path: Path) -> pd.DataFrame:
+    """manifest.parquet read from one snapshot of its bytes: pyarrow opens a path more than once, and another
+    shard may replace the file in between (seen as 'Page was smaller than expected' under a joblib multirun)."""
+    return pd.read_parquet(io.BytesIO(Path(path).read_bytes()))
+
+
 class Split:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -115,7 +122,7 @@ class Split:
         manifest_path = self.root / MANIFEST
         if not manifest_path.exists():
             raise SplitError(f"split={self.root}: no {MANIFEST} (the split was never finalised)")
-        self.manifest = pd.read_parquet(manifest_path)
+        self.manifest = read_manifest(manifest_path)
         self._index = {cid: i for i, cid in enumerate(self.manifest["clip_id"])}
 
     @property

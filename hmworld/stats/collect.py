@@ -323,10 +323,10 @@ def split_rows(root: str | Path) -> SplitRows:
     warnings = []
     manifest = root / MANIFEST
     if info.get("status") == "complete" and manifest.is_file():
-        import pandas as pd
+        from hmworld.split.reader import read_manifest
 
         try:
-            frame = pd.read_parquet(manifest)
+            frame = read_manifest(manifest)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise StatsError(f"split={root}: {MANIFEST} cannot be read ({type(exc).__name__}: {exc})") from None
         if "clip_id" not in frame.columns:
