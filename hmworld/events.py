@@ -169,6 +169,11 @@ class PrefilterBatch:
     def slice(self, start: int, stop: int) -> "PrefilterBatch":
         return PrefilterBatch(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
 
+    def frames(self, index: np.ndarray) -> "PrefilterBatch":
+        """The same candidates at a subset of their frames."""
+        return PrefilterBatch(self.c2w[:, index], self.intrinsics, self.feet[:, :, index], self.heading[:, :, index],
+                              self.height, self.half_axes, self.subject_mask, self.props, self.prop_mask)
+
     @classmethod
     def from_specs(cls, specs: list[ClipSpec], scenes: dict[str, SceneSpec],
                    subjects: dict[str, SubjectSpec]) -> "PrefilterBatch":
@@ -211,65 +216,85 @@ def predicted_visibility(b: PrefilterBatch, width: int, height: int, min_pixels:
     fx, fy, cx, cy = (b.intrinsics[:, i, None, None] for i in range(4))
     in_front = (z0 > near) & (z1 > near)
     z0s, z1s = np.maximum(z0, near), np.maximum(z1, near)
-    u0, u1 = fx * x0 / z0s + cx, fx * x1 / z1s + cx
-    v0, v1 = fy * y0 / z0s + cy, fy * y1 / z1s + cy
-    # footprint half-width across the sight line from |cross|, |dot| of the unit sight and heading vectors
+    u0, u1 = fx * x0 / z0s, fx * x1 / z1s  # relative to cx, cy: the clip bounds move instead
+    v0, v1 = fy * y0 / z0s, fy * y1 / z1s
+    # footprint half-width across the sight line from |cross|, |dot| of the sight and heading vectors
     dx, dy = rel[..., 0], rel[..., 1]
-    inv = 1.0 / np.sqrt(dx * dx + dy * dy + 1e-12)
+    dist = np.sqrt(dx * dx + dy * dy + 1e-12)
     ch, sh = b.heading[..., 0], b.heading[..., 1]
-    cos_a, sin_a = (dx * ch + dy * sh) * inv, (dx * sh - dy * ch) * inv
     along, across = b.half_axes[..., 0, None], b.half_axes[..., 1, None]
-    half = along * np.abs(sin_a) + across * np.abs(cos_a)
-    half_w = fx * half / np.minimum(z0s, z1s)
-    x_lo = np.clip(np.minimum(u0, u1) - half_w, 0, width)
-    x_hi = np.clip(np.maximum(u0, u1) + half_w, 0, width)
-    y_lo = np.clip(np.minimum(v0, v1), 0, height)
-    y_hi = np.clip(np.maximum(v0, v1), 0, height)
-    area = (x_hi - x_lo) * (y_hi - y_lo) * fill_factor
-    visible = in_front & (area >= min_pixels) & b.subject_mask[:, :, None]
+    half = along * np.abs(dx * sh - dy * ch) + across * np.abs(dx * ch + dy * sh)  # times dist
+    half_w = fx * half / (dist * np.minimum(z0s, z1s))
+    x_lo = np.maximum(np.minimum(u0, u1) - half_w, -cx)
+    x_hi = np.minimum(np.maximum(u0, u1) + half_w, width - cx)
+    y_lo = np.maximum(np.minimum(v0, v1), -cy)
+    y_hi = np.minimum(np.maximum(v0, v1), height - cy)
+    box_h = np.maximum(y_hi - y_lo, 0.0)
+    visible = in_front & (np.maximum(x_hi - x_lo, 0.0) * box_h >= min_pixels / fill_factor) & b.subject_mask[:, :, None]
     if occluders:
-        visible &= ~_occluded(b, visible)
-    return visible, np.where(visible, (y_hi - y_lo) / height, 0.0)
+        visible &= ~_occluded(b, visible, dist)
+    return visible, np.where(visible, box_h / height, 0.0)
 
 
-def _occluded(b: PrefilterBatch, candidates: np.ndarray) -> np.ndarray:
+def _occluded(b: PrefilterBatch, candidates: np.ndarray, dist_s: np.ndarray) -> np.ndarray:
     """For the True entries of `candidates` [N, S, F]: does the sight line from the camera to the subject's
-    centre pass through a tall-enough prop? Returns [N, S, F] (False elsewhere).
+    centre pass through a tall-enough prop? dist_s: [N, S, F] plan distance camera -> subject. Returns
+    [N, S, F] (False elsewhere).
 
     In plan, a prop (circle of radius r at distance d) hides the bearings within asin(r / d) of its own; it
     occludes when the subject's bearing falls inside, the prop is nearer than the subject, and the sight line
-    is still below the prop's top where it passes it. Only entries that are otherwise visible are tested, as
-    a flat list of (entry, prop) pairs: hidden, off-screen and padding entries cost nothing.
+    is still below the prop's top where it passes it. Only (visible entry, nearer prop) pairs get the full
+    test: with the camera walking close to its subject, few props are ever nearer than a subject.
     """
-    n, s, f = np.nonzero(candidates)
     out = np.zeros(candidates.shape, bool)
+    cam = b.c2w[:, :, :3, 3]  # [N, F, 3]
+    w = b.props[:, None, :, :2] - cam[:, :, None, :2]  # [N, F, P, 2] camera -> prop, once per camera pose
+    dist_p = np.hypot(w[..., 0], w[..., 1])
+    nearer = (dist_p[:, None] < dist_s[..., None]) & candidates[..., None] & b.prop_mask[:, None, None, :]
+    n, s, f, p = np.nonzero(nearer)  # [Q] pairs
     if len(n) == 0:
         return out
-    cam = b.c2w[n, f, :3, 3]  # [M, 3]
-    props = b.props[n]  # [M, P, 4]
-    w = props[..., :2] - cam[:, None, :2]
-    dist_p = np.sqrt((w * w).sum(-1)) + 1e-6  # [M, P]
-    cos_half = np.sqrt(np.clip(1.0 - (props[..., 2] / dist_p) ** 2, 0.0, 1.0))  # cos(asin(r / d))
-    d = b.feet[n, s, f, :2] - cam[:, :2]  # [M, 2]
-    dist_s = np.sqrt((d * d).sum(-1)) + 1e-6
-    cos_delta = (w[..., 0] * d[:, None, 0] + w[..., 1] * d[:, None, 1]) / (dist_p * dist_s[:, None])
-    ratio = dist_p / dist_s[:, None]  # < 1: the prop is nearer than the subject
-    sight_z = cam[:, None, 2] + (0.5 * b.height[n, s][:, None] - cam[:, None, 2]) * ratio
-    blocks = (cos_delta > cos_half) & (ratio < 1.0) & (sight_z < props[..., 3]) & b.prop_mask[n]
-    out[n, s, f] = blocks.any(-1)
+    wp, dp, ds = w[n, f, p], dist_p[n, f, p] + 1e-6, dist_s[n, s, f] + 1e-6
+    prop = b.props[n, p]  # [Q, 4]
+    cos_half = np.sqrt(np.clip(1.0 - (prop[:, 2] / dp) ** 2, 0.0, 1.0))  # cos(asin(r / d))
+    d = b.feet[n, s, f, :2] - cam[n, f, :2]
+    cos_delta = (wp[:, 0] * d[:, 0] + wp[:, 1] * d[:, 1]) / (dp * ds)
+    cam_z = cam[n, f, 2]
+    sight_z = cam_z + (0.5 * b.height[n, s] - cam_z) * (dp / ds)
+    blocks = (cos_delta > cos_half) & (sight_z < prop[:, 3])
+    out[n[blocks], s[blocks], f[blocks]] = True
     return out
+
+
+def deciding_frames(num_frames: int, context_frames: int, rules: EventRules) -> np.ndarray:
+    """The frames whose visibility can change whether a clip is kept: the first `visible_at_start`, and a window
+    around the end of the context. An event's hidden run holds frame c-1 and lasts at most hidden_gap[1]
+    frames, so exit >= c - gap_max and entry <= c - 1 + gap_max; its size windows add size_window frames on
+    each side. A visible frame outside cannot make an event (its gap would be too long); the pre-filter skips
+    those frames, keeping exactly the same accept/reject decisions (reasons may name an earlier rule)."""
+    c, gap, w = context_frames, rules.hidden_gap[1], rules.size_window
+    window = np.arange(max(0, c - gap - w), min(num_frames, c - 1 + gap + w))
+    return np.union1d(np.arange(min(rules.visible_at_start, num_frames)), window)
 
 
 def prefilter(b: PrefilterBatch, context_frames: int, width: int, height: int, rules: EventRules,
               fill_factor: float = 0.5, occluders: bool = True, chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """(accept [N] bool, reason [N] int8: 0 accepted, else a REASONS code) under the event rules.
 
-    Candidates are processed `chunk` at a time so the temporaries stay in the CPU cache.
+    Only the deciding frames are evaluated; candidates are processed `chunk` at a time so the temporaries
+    stay in the CPU cache.
     """
+    num_f = b.c2w.shape[1]
+    frames = deciding_frames(num_f, context_frames, rules)
     reasons = []
     for i in range(0, len(b.c2w), chunk):
         part = b.slice(i, i + chunk)
-        vis, box_h = predicted_visibility(part, width, height, rules.min_visible_pixels, fill_factor, occluders)
+        if len(frames) < num_f:
+            part = part.frames(frames)
+        vis_part, h_part = predicted_visibility(part, width, height, rules.min_visible_pixels, fill_factor, occluders)
+        vis = np.zeros(vis_part.shape[:2] + (num_f,), bool)
+        box_h = np.zeros(vis.shape, h_part.dtype)
+        vis[..., frames], box_h[..., frames] = vis_part, h_part
         reasons.append(find_events(vis, box_h, context_frames, rules, part.subject_mask)[3])
     reason = np.concatenate(reasons)
     return reason == 0, reason
