@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
-from typing import Iterator
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -11,20 +9,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from hmworld.cli.ui import console, err_console, started_progress
-from hmworld.errors import HMWorldError
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """As `ui.user_errors` (one line, no traceback, status 2), with the message escaped: paths, clip ids and
-    ranges such as `[lo, hi]` must not be read as rich markup."""
-    try:
-        yield
-    except HMWorldError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False,
-                          soft_wrap=True)
-        sys.exit(2)
+from hmworld.cli.ui import console, err_console, started_progress, user_errors
 
 
 class _Bar:
@@ -100,7 +85,7 @@ def stats(cfg: DictConfig) -> None:
         bars.append(_Bar(total, bool(cfg.progress)))
         return bars[-1]
 
-    with _user_errors():
+    with user_errors():
         if OmegaConf.is_missing(cfg, "split") or cfg.split in (None, ""):
             raise StatsError("split=DIR is required (hmworld stats split=DIR [reference=FILE] [out=DIR])")
         for key in ("strict", "progress"):

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
@@ -48,9 +49,11 @@ class ClipProgress:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Print toolkit errors as one clear message (no traceback) and exit with status 2."""
+    """Print toolkit errors as one clear line (no traceback) and exit with status 2."""
     try:
         yield
     except HMWorldError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # the message is plain text (it quotes settings like "[min, max]" and values from files): never markup
+        err_console.print(Text.assemble(("error: ", "bold red"), " ".join(str(exc).split())), highlight=False,
+                          soft_wrap=True)
         sys.exit(2)
