@@ -302,12 +302,11 @@ def _tracking_shot(rng, ctx: CompositionContext, scene: SceneSpec, subject: Subj
     exit_frame = float(rng.uniform(*t.exit_frame)) * scale
     gap_lo = max(t.hidden_gap[0] * scale, ctx.rules.hidden_gap[0] + 1.0, c + 1.0 - exit_frame)
     gap_hi = min(t.hidden_gap[1] * scale, ctx.rules.hidden_gap[1] - 1.0)
-    gap = float(rng.uniform(gap_lo, max(gap_lo, gap_hi)))
+    if gap_lo > gap_hi:  # this exit is too early for any allowed gap to reach the target half
+        return Rejection("timing:no_gap_fits")
+    entry_frame = exit_frame + float(rng.uniform(gap_lo, gap_hi))
     rates = rng.uniform(*t.pan_rate, size=2) / scale
     overshoot, residual = float(rng.uniform(*t.overshoot_deg)), float(rng.uniform(*t.return_residual_deg))
-    if gap_lo > gap_hi:
-        return Rejection("timing:no_gap_fits")
-    entry_frame = exit_frame + gap
 
     def edge_angle(frame: float) -> float:
         """Pan angle at which the subject's far edge reaches the edge of the view at `frame`."""
