@@ -89,8 +89,8 @@ class TrackingSettings:
         if exit_hi + min(gap_hi, gap_rule[1]) < context_frames + 1:
             raise ConfigError(
                 f"tracking.exit_frame={list(self.exit_frame)} and tracking.hidden_gap={list(self.hidden_gap)} "
-                f"(scaled to a {context_frames}-frame context) never reach the target half: the latest exit plus "
-                f"the longest gap must be at least {context_frames + 1}")
+                f"(scaled to a {context_frames}-frame context) with events.hidden_gap={list(gap_rule)} never reach "
+                f"the target half: the latest exit plus the longest gap must be at least {context_frames + 1}")
         if gap_hi < gap_rule[0] or gap_lo > gap_rule[1]:
             raise ConfigError(
                 f"tracking.hidden_gap={list(self.hidden_gap)} (scaled: {gap_lo:.1f}-{gap_hi:.1f} frames) lies outside "

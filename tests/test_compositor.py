@@ -105,6 +105,6 @@ def test_a_trajectory_that_leaves_every_scene_is_an_error(catalog):
     cfg = render_config("out=x", "subject_trajectories=[straight]", "scenes=[garden]", "partition=test",
                         "subjects=[horse_black]", "compositor.subjects_per_clip=[1]",
                         "compositor.subjects_per_clip_weights=[1]", "video.context_frames=400",
-                        "video.target_frames=400")
+                        "video.target_frames=400", "camera_trajectories=[pan_away_back]")
     with pytest.raises(ConfigError, match="subject trajectory 'straight'.*leaves every selected scene"):
         CompositionContext.from_config(catalog, cfg)
