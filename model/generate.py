@@ -31,7 +31,7 @@ from hmworld.video import probe_video, read_video, write_video
 from .camera import load_released_camera_json, relative_camera_vectors
 from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest, vae_kind
 from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
-from .sampling import euler_sample, guided
+from .sampling import euler_sample, guided, sampling_sigmas
 from .training import autoencoder_from_meta, load_trained_transformer
 
 def state_path(out: Path) -> Path:
@@ -96,8 +96,13 @@ class Generator:
 
     @torch.no_grad()
     def sample(self, ctx_latents: torch.Tensor, camera: torch.Tensor, text: torch.Tensor, target_latents: int,
-               sampler: Sampler, noise_key: str, progress: Callable | None = None) -> torch.Tensor:
-        """Target latents ``[1, z, Lt, h, w]`` for context latents ``[1, z, Lc, h, w]``; camera ``[Lc+Lt, 12]``."""
+               sampler: Sampler, noise_key: str, progress: Callable | None = None,
+               retrieval: list | None = None) -> torch.Tensor:
+        """Target latents ``[1, z, Lt, h, w]`` for context latents ``[1, z, Lc, h, w]``; camera ``[Lc+Lt, 12]``.
+
+        ``retrieval``: a list that receives, per sampling step, the memory frames each latent frame read in every
+        block (the conditional branch's): ``[blocks, Lc+Lt, top_k]`` int (-1: none). Modes without memory log
+        nothing."""
         z, nc, h, w = ctx_latents.shape[1], ctx_latents.shape[2], ctx_latents.shape[3], ctx_latents.shape[4]
         g = torch.Generator().manual_seed(int(digest([sampler.seed, noise_key], 15), 16))
         noise = torch.randn(1, z, target_latents, h, w, generator=g).to(self.device)
@@ -111,8 +116,12 @@ class Generator:
         def velocity(x, t):
             inp = torch.cat([ctx, x], dim=2)
             nb = texts.shape[0]
-            out = self.transformer(inp.expand(nb, -1, -1, -1, -1).to(self.dtype), t.expand(nb).to(self.dtype), texts,
-                                   camera=cam.expand(nb, -1, -1), num_context_frames=nc).sample[:, :, nc:].float()
+            res = self.transformer(inp.expand(nb, -1, -1, -1, -1).to(self.dtype), t.expand(nb).to(self.dtype), texts,
+                                   camera=cam.expand(nb, -1, -1), num_context_frames=nc,
+                                   return_retrieval_indices=retrieval is not None)
+            if retrieval is not None and res.retrieval_indices:
+                retrieval.append(torch.stack([idx[0] for idx in res.retrieval_indices]).to("cpu", torch.int16))
+            out = res.sample[:, :, nc:].float()
             return guided(out[:1], out[1:] if use_cfg else None, sampler.guidance)
 
         return euler_sample(velocity, noise, steps=sampler.steps, shift=sampler.shift, progress=progress)
@@ -124,6 +133,61 @@ class Generator:
         if frames.shape[-2:] != (height, width):
             frames = F.interpolate(frames, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
         return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def retrieval_dir(out: Path) -> Path:
+    """Where ``save_retrieval=true`` keeps the per-clip retrieval logs: beside the submission folder (the validator
+    accepts nothing in it but submission.yaml and the videos)."""
+    out = Path(out)
+    return out.parent / f"{out.name}.retrieval"
+
+
+RETRIEVAL_FORMAT = 1
+
+
+def retrieval_record(steps: list, gen: "Generator", geom: FrameGeometry, sampler: Sampler, clip_id: str,
+                     split_root: str | None) -> dict:
+    """The arrays and metadata of one clip's retrieval log (`save_retrieval`)."""
+    from .components import to_plain
+
+    tcfg = (to_plain(gen.model_cfg)["transformer"].get("config") or {})
+    kernel = list(tcfg.get("memory_kernel") or (2, 2, 2))
+    meta = {"format": RETRIEVAL_FORMAT, "clip_id": clip_id, "split": split_root,
+            "retrieval_mode": tcfg.get("retrieval_mode", "dynamic"), "top_k": tcfg.get("top_k"),
+            "window_size": tcfg.get("window_size"), "memory_kernel": kernel,
+            "context_latents": geom.context_latents, "target_latents": geom.target_latents,
+            "context_frames": geom.context_frames, "target_frames": geom.target_frames,
+            "steps": sampler.steps, "shift": sampler.shift, "guidance": sampler.guidance, "seed": sampler.seed,
+            "checkpoint": str(gen.checkpoint), "checkpoint_step": gen.meta.get("global_step"),
+            "sigmas": [float(x) for x in sampling_sigmas(sampler.steps, sampler.shift)[:-1]]}
+    return {"indices": torch.stack(steps).numpy(), "meta": meta}  # [steps, blocks, Lc+Lt, top_k]
+
+
+def write_retrieval(path: Path, record: dict) -> None:
+    import io
+
+    from hmworld.fsutil import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, indices=record["indices"], meta=np.array(json.dumps(record["meta"])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_retrieval(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: retrieval log not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            rec = {"indices": z["indices"], "meta": json.loads(str(z["meta"]))}
+    except Exception as exc:  # truncated, not an npz of ours
+        raise ConfigError(f"{path}: not a retrieval log written by `hmworld generate save_retrieval=true` "
+                          f"({type(exc).__name__}: {exc})") from exc
+    if rec["meta"].get("format") != RETRIEVAL_FORMAT or rec["indices"].ndim != 4:
+        raise ConfigError(f"{path}: retrieval log of another format (expected format {RETRIEVAL_FORMAT}, indices "
+                          "[steps, blocks, frames, top_k])")
+    return rec
 
 
 def _write_video_atomic(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -152,6 +216,7 @@ class GenerateReport:
     seconds: float = 0.0
     sampler: Sampler | None = None
     submission: Path | None = None
+    retrieval: Path | None = None  # save_retrieval: the folder of per-clip retrieval logs
 
 
 def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> GenerateReport:
@@ -192,12 +257,20 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
     if cfg.get("limit") is not None:
         clips = clips[: int(cfg.limit)]
     report = GenerateReport(out, sampler=sampler)
+    from .components import transformer_uses_memory
+
+    save_retrieval = bool(cfg.get("save_retrieval")) and transformer_uses_memory(gen.model_cfg)[0]
+    rdir = retrieval_dir(out)
+    report.retrieval = rdir if save_retrieval else None
     bar = progress(len(clips), sampler.steps) if progress else None
     t0 = time.perf_counter()
     try:
         for clip in clips:
             dest = out / video_name(clip.clip_id)
-            if dest.is_file() and not cfg.get("overwrite"):
+            rpath = rdir / f"{clip.clip_id}.npz"
+            # A clip is done when its video is there (and its retrieval log, when asked for: a rerun with
+            # save_retrieval=true regenerates the same video, the noise being a function of (seed, clip id)).
+            if dest.is_file() and not cfg.get("overwrite") and (not save_retrieval or rpath.is_file()):
                 report.skipped.append(clip.clip_id)
                 if bar:
                     bar.clip()
@@ -214,9 +287,13 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
             else:
                 text = gen.pad_text(gen.text_encoder().encode([clip.caption])[0])
             camera = clip_camera(clip, geom)
+            log = [] if save_retrieval else None
             lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, clip.clip_id,
-                             progress=bar.step if bar else None)
+                             progress=bar.step if bar else None, retrieval=log)
             video = gen.decode(lat, int(clip.row["height"]), int(clip.row["width"]))
+            if save_retrieval:
+                write_retrieval(rpath, retrieval_record(log, gen, geom, sampler, clip.clip_id,
+                                                        str(split.root.resolve())))
             if len(video) != clip.target_frames:
                 raise HMWorldError(f"clip {clip.clip_id}: decoded {len(video)} frames, the split has "
                                    f"{clip.target_frames} target frames")

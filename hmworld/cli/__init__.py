@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("hmworld.cli.cache", "VAE latents + caption embeddings per clip for training (resumable)"),
     "train": ("hmworld.cli.train", "train HyDRA / baselines with PyTorch Lightning (tiny CPU model by default)"),
     "generate": ("hmworld.cli.generate", "predict target clips into a submission folder (or one clip)"),
+    "retrieval-view": ("hmworld.cli.retrieval_view", "heat maps of the memory frames each target frame retrieved, with subject visibility"),
     "stats": ("hmworld.cli.stats", "dataset card: distributions, stats.json, HTML page, comparison with a reference profile"),
 }
 

@@ -54,6 +54,10 @@ def generate(cfg: DictConfig) -> None:
     t.add_row("videos", f"{len(report.written)} written, {len(report.skipped)} already present")
     if report.written:
         t.add_row("speed", f"{report.seconds / len(report.written):.2f} s per clip")
+    if getattr(report, "retrieval", None) is not None:
+        t.add_row("retrieval", f"{report.retrieval} (draw with `hmworld retrieval-view run={report.out} out=DIR`)")
+    elif cfg.get("save_retrieval") and not single:
+        t.add_row("retrieval", "not logged: this retrieval mode reads no memory frames")
     if report.submission:
         t.add_row("submission", str(report.submission))
     elif not single:
