@@ -11,10 +11,12 @@ one is fitted, in closed form, on the training split:
 * **Encoder / decoder**: ``z = U^T (x - mean) / scale`` and ``x = U z scale + mean`` with ``U`` the top
   ``channels`` principal directions (orthonormal), so the decoder is the exact inverse of the encoder on the
   principal subspace and reconstruction error is what the discarded directions hold.
-* **Normalisation**: one scale per kind of patch, ``sqrt(mean of the kept eigenvalues)``, so latents have mean
-  variance 1 over channels (the DiT's noise scale). With an orthonormal basis and one scale, the latent MSE the
-  trainer minimises is proportional to the pixel MSE of the projected patches: the model spends its effort where
-  the pixels vary most (a per-channel whitening would weight the faintest direction like the strongest).
+* **Normalisation** (``normalise``): ``channel`` (default) divides each coefficient by its standard deviation on
+  the fitting patches (the square root of its eigenvalue), so every latent channel has variance 1, as Wan's
+  per-channel ``latents_std`` does; ``global`` divides all by one scale (``sqrt`` of the mean kept eigenvalue), which
+  keeps the latent MSE proportional to the pixel MSE but leaves the first direction (mean brightness) with ~35x
+  the noise's variance and the faint ones with ~1/100: measured, a 1,000-step tiny model then samples noise
+  (TRAINING.md).
 * **Fit** (deterministic): the fitting clips are decoded at the model's geometry; from each clip at most
   ``ceil(max_patches / clips)`` patches of each kind are drawn by a generator seeded by (seed, clip id), so a clip's
   sample depends on nothing else; mean and covariance are accumulated in float64 and decomposed by a float64 SVD;
@@ -98,7 +100,7 @@ class Basis:
     mean: torch.Tensor  # [D]
     components: torch.Tensor  # [C, D], orthonormal rows
     eigenvalues: torch.Tensor  # [C], variance of each coefficient on the fitting patches
-    scale: float  # latents = coefficients / scale
+    scale: torch.Tensor  # [C]; latents = coefficients / scale
 
 
 class PatchAutoencoder:
@@ -121,7 +123,7 @@ class PatchAutoencoder:
     def to(self, device) -> "PatchAutoencoder":
         self._device = torch.device(device)
         for b in self.bases.values():
-            b.mean, b.components = b.mean.to(self._device), b.components.to(self._device)
+            b.mean, b.components, b.scale = b.mean.to(self._device), b.components.to(self._device), b.scale.to(self._device)
         return self
 
     @torch.no_grad()
@@ -155,7 +157,7 @@ class PatchAutoencoder:
             out[f"{kind}.mean"] = b.mean.detach().cpu().float().contiguous()
             out[f"{kind}.components"] = b.components.detach().cpu().float().contiguous()
             out[f"{kind}.eigenvalues"] = b.eigenvalues.detach().cpu().double().contiguous()
-            out[f"{kind}.scale"] = torch.tensor([b.scale], dtype=torch.float64)
+            out[f"{kind}.scale"] = b.scale.detach().cpu().float().contiguous()
         return out
 
     def to_bytes(self) -> bytes:
@@ -179,7 +181,7 @@ class PatchAutoencoder:
                               "delete it and run `hmworld cache` again")
         try:
             bases = {k: Basis(tensors[f"{k}.mean"].float(), tensors[f"{k}.components"].float(),
-                              tensors[f"{k}.eigenvalues"].double(), float(tensors[f"{k}.scale"][0])) for k in KINDS}
+                              tensors[f"{k}.eigenvalues"].double(), tensors[f"{k}.scale"].float()) for k in KINDS}
         except KeyError as exc:
             raise ConfigError(f"{where}: tensor {exc} missing: not a patch autoencoder file") from exc
         return cls(bases, meta)
@@ -235,13 +237,16 @@ class FitSettings:
     max_patches: int = 100_000
     holdout_fraction: float = 0.2
     seed: int = 0
+    normalise: str = "channel"
 
     @classmethod
     def from_cfg(cls, vae_cfg) -> "FitSettings":
         v = to_plain(vae_cfg) or {}
         fit = v.get("fit") or {}
         s = cls(int(v.get("channels", 16)), int(fit.get("max_patches", 100_000)),
-                float(fit.get("holdout_fraction", 0.2)), int(fit.get("seed", 0)))
+                float(fit.get("holdout_fraction", 0.2)), int(fit.get("seed", 0)), str(v.get("normalise", "channel")))
+        if s.normalise not in ("channel", "global"):
+            raise ConfigError(f"model.vae.normalise={s.normalise!r}: use channel or global")
         if not 1 <= s.channels <= patch_dim("first"):
             raise ConfigError(f"model.vae.channels={s.channels}: between 1 and {patch_dim('first')} (the first "
                               "frame's 3 x 8 x 8 patch)")
@@ -286,7 +291,7 @@ class _Moments:
         self.s += x.sum(0)
         self.ss += x.T @ x
 
-    def basis(self, channels: int) -> Basis:
+    def basis(self, channels: int, normalise: str = "channel") -> Basis:
         if self.n < 2:
             raise ConfigError("patch autoencoder: fewer than 2 patches to fit on")
         mean = self.s / self.n
@@ -299,8 +304,11 @@ class _Moments:
         sign = torch.sign(comps[torch.arange(channels), idx])
         comps *= sign[:, None]
         eig = s[:channels].clamp_min(0)
-        scale = math.sqrt(max(float(eig.mean()), 1e-12))
-        return Basis(mean.float(), comps.float(), eig, scale)
+        if normalise == "channel":
+            scale = eig.clamp_min(1e-12).sqrt()
+        else:
+            scale = torch.full((channels,), math.sqrt(max(float(eig.mean()), 1e-12)), dtype=torch.float64)
+        return Basis(mean.float(), comps.float(), eig, scale.float())
 
 
 def _draw(x: torch.Tensor, k: int, gen: np.random.Generator) -> torch.Tensor:
@@ -337,7 +345,7 @@ def fit(clips: Sequence, load: Callable, geometry: FrameGeometry, settings: FitS
             moments[kind].add(_draw(torch.cat(parts), per_clip, gen))
         if progress:
             progress()
-    ae = PatchAutoencoder({k: moments[k].basis(settings.channels) for k in KINDS},
+    ae = PatchAutoencoder({k: moments[k].basis(settings.channels, settings.normalise) for k in KINDS},
                           {"identity": identity, "settings": settings.__dict__,
                            "geometry": [geometry.context_frames, geometry.target_frames, geometry.height,
                                         geometry.width],
