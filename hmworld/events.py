@@ -18,6 +18,7 @@ box heights. It only saves rendering time; the masks decide which clips are kept
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -169,10 +170,18 @@ class PrefilterBatch:
     def slice(self, start: int, stop: int) -> "PrefilterBatch":
         return PrefilterBatch(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
 
-    def frames(self, index: np.ndarray) -> "PrefilterBatch":
-        """The same candidates at a subset of their frames."""
-        return PrefilterBatch(self.c2w[:, index], self.intrinsics, self.feet[:, :, index], self.heading[:, :, index],
-                              self.height, self.half_axes, self.subject_mask, self.props, self.prop_mask)
+    def take(self, index: np.ndarray, num_subjects: int) -> "PrefilterBatch":
+        """Candidates `index`, keeping their first `num_subjects` subject slots."""
+        k = num_subjects
+        return PrefilterBatch(self.c2w[index], self.intrinsics[index], self.feet[index, :k], self.heading[index, :k],
+                              self.height[index, :k], self.half_axes[index, :k], self.subject_mask[index, :k],
+                              self.props[index], self.prop_mask[index])
+
+    def frames(self, frames: slice) -> "PrefilterBatch":
+        """The same candidates over a range of their frames (views)."""
+        return PrefilterBatch(self.c2w[:, frames], self.intrinsics, self.feet[:, :, frames],
+                              self.heading[:, :, frames], self.height, self.half_axes, self.subject_mask, self.props,
+                              self.prop_mask)
 
     @classmethod
     def from_specs(cls, specs: list[ClipSpec], scenes: dict[str, SceneSpec],
@@ -205,6 +214,14 @@ def predicted_visibility(b: PrefilterBatch, width: int, height: int, min_pixels:
 
     Visible: approximate pixel area >= min_pixels and not behind a prop. The body's width is its footprint
     rectangle seen along the sight line (tracking.silhouette_half_width, in dot/cross-product form: no trig)."""
+    visible, box_h, dist = _project(b, width, height, min_pixels, fill_factor, near)
+    if occluders:
+        visible &= ~_occluded(b, visible, dist)
+    return visible, np.where(visible, box_h / height, 0.0)
+
+
+def _project(b: PrefilterBatch, width: int, height: int, min_pixels: int, fill_factor: float, near: float):
+    """Predicted visibility without occluders, visible box height in pixels and plan distance, [N, S, F] each."""
     cam = b.c2w[:, None, :, :3, :]  # [N, 1, F, 3, 4]
     rel = b.feet - cam[..., 3]  # [N, S, F, 3]
     # camera coordinates as dot products with the camera's axes (columns of the rotation)
@@ -231,9 +248,7 @@ def predicted_visibility(b: PrefilterBatch, width: int, height: int, min_pixels:
     y_hi = np.minimum(np.maximum(v0, v1), height - cy)
     box_h = np.maximum(y_hi - y_lo, 0.0)
     visible = in_front & (np.maximum(x_hi - x_lo, 0.0) * box_h >= min_pixels / fill_factor) & b.subject_mask[:, :, None]
-    if occluders:
-        visible &= ~_occluded(b, visible, dist)
-    return visible, np.where(visible, box_h / height, 0.0)
+    return visible, box_h, dist
 
 
 def _occluded(b: PrefilterBatch, candidates: np.ndarray, dist_s: np.ndarray) -> np.ndarray:
@@ -248,19 +263,25 @@ def _occluded(b: PrefilterBatch, candidates: np.ndarray, dist_s: np.ndarray) -> 
     """
     out = np.zeros(candidates.shape, bool)
     cam = b.c2w[:, :, :3, 3]  # [N, F, 3]
-    w = b.props[:, None, :, :2] - cam[:, :, None, :2]  # [N, F, P, 2] camera -> prop, once per camera pose
-    dist_p = np.hypot(w[..., 0], w[..., 1])
-    nearer = (dist_p[:, None] < dist_s[..., None]) & candidates[..., None] & b.prop_mask[:, None, None, :]
-    n, s, f, p = np.nonzero(nearer)  # [Q] pairs
-    if len(n) == 0:
+    wx = b.props[:, None, :, 0] - cam[:, :, None, 0]  # [N, F, P] camera -> prop, once per camera pose
+    wy = b.props[:, None, :, 1] - cam[:, :, None, 1]
+    dist_p = np.where(b.prop_mask[:, None, :], np.hypot(wx, wy), np.inf)  # padding props are never nearer
+    reach = np.where(candidates, dist_s, 0.0)  # hidden entries reach nothing
+    # (candidate, subject, prop) triples where the prop is ever nearer than the subject ever reaches ...
+    kn, ks, kp = np.nonzero(dist_p.min(1)[:, None, :] < reach.max(-1)[..., None])
+    # ... and their frames where it is
+    k, f = np.nonzero(dist_p[kn, :, kp] < reach[kn, ks, :])
+    if len(k) == 0:
         return out
-    wp, dp, ds = w[n, f, p], dist_p[n, f, p] + 1e-6, dist_s[n, s, f] + 1e-6
+    n, s, p = kn[k], ks[k], kp[k]
+    dp = dist_p[n, f, p] + 1e-6
+    ds = dist_s[n, s, f] + 1e-6
     prop = b.props[n, p]  # [Q, 4]
     cos_half = np.sqrt(np.clip(1.0 - (prop[:, 2] / dp) ** 2, 0.0, 1.0))  # cos(asin(r / d))
-    d = b.feet[n, s, f, :2] - cam[n, f, :2]
-    cos_delta = (wp[:, 0] * d[:, 0] + wp[:, 1] * d[:, 1]) / (dp * ds)
-    cam_z = cam[n, f, 2]
-    sight_z = cam_z + (0.5 * b.height[n, s] - cam_z) * (dp / ds)
+    c = cam[n, f]
+    dx, dy = b.feet[n, s, f, 0] - c[:, 0], b.feet[n, s, f, 1] - c[:, 1]
+    cos_delta = (wx[n, f, p] * dx + wy[n, f, p] * dy) / (dp * ds)
+    sight_z = c[:, 2] + (0.5 * b.height[n, s] - c[:, 2]) * (dp / ds)
     blocks = (cos_delta > cos_half) & (sight_z < prop[:, 3])
     out[n[blocks], s[blocks], f[blocks]] = True
     return out
@@ -278,23 +299,36 @@ def deciding_frames(num_frames: int, context_frames: int, rules: EventRules) -> 
 
 
 def prefilter(b: PrefilterBatch, context_frames: int, width: int, height: int, rules: EventRules,
-              fill_factor: float = 0.5, occluders: bool = True, chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+              fill_factor: float = 0.5, occluders: bool = True, chunk: int = 32,
+              workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """(accept [N] bool, reason [N] int8: 0 accepted, else a REASONS code) under the event rules.
 
-    Only the deciding frames are evaluated; candidates are processed `chunk` at a time so the temporaries
-    stay in the CPU cache.
+    Only the deciding frames are evaluated (as contiguous runs: views, not copies). Candidates are processed
+    `chunk` at a time, grouped by subject count so a chunk carries no padding subjects, which keeps the
+    temporaries small and in the CPU cache; `workers` threads take chunks in turn (NumPy releases the GIL in
+    its loops, so both cores of a small machine work).
     """
-    num_f = b.c2w.shape[1]
+    num_n, num_f = b.c2w.shape[:2]
     frames = deciding_frames(num_f, context_frames, rules)
-    reasons = []
-    for i in range(0, len(b.c2w), chunk):
-        part = b.slice(i, i + chunk)
-        if len(frames) < num_f:
-            part = part.frames(frames)
-        vis_part, h_part = predicted_visibility(part, width, height, rules.min_visible_pixels, fill_factor, occluders)
-        vis = np.zeros(vis_part.shape[:2] + (num_f,), bool)
-        box_h = np.zeros(vis.shape, h_part.dtype)
-        vis[..., frames], box_h[..., frames] = vis_part, h_part
-        reasons.append(find_events(vis, box_h, context_frames, rules, part.subject_mask)[3])
-    reason = np.concatenate(reasons)
+    runs = [slice(int(r[0]), int(r[-1]) + 1) for r in np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)]
+    order = np.argsort(b.subject_mask.sum(1), kind="stable")
+    chunks = [order[i: i + chunk] for i in range(0, num_n, chunk)]
+
+    def run(idx: np.ndarray) -> np.ndarray:
+        part = b.take(idx, int(b.subject_mask[idx].sum(1).max()))
+        vis = np.zeros(part.subject_mask.shape + (num_f,), bool)
+        box_h = np.zeros(vis.shape, np.float32)
+        for sl in runs:
+            vis[..., sl], box_h[..., sl] = predicted_visibility(part.frames(sl), width, height,
+                                                                rules.min_visible_pixels, fill_factor, occluders)
+        return find_events(vis, box_h, context_frames, rules, part.subject_mask)[3]
+
+    reason = np.empty(num_n, np.int8)
+    if workers > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            for idx, r in zip(chunks, pool.map(run, chunks)):
+                reason[idx] = r
+    else:
+        for idx in chunks:
+            reason[idx] = run(idx)
     return reason == 0, reason
