@@ -40,7 +40,7 @@ PROP_SHAPES = ("box", "cylinder", "tree", "rock", "pillar")
 TEXTURES = ("flat", "noise", "tiles", "bricks", "planks", "gravel", "stripes", "checker", "patches", "grass")
 SUBJECT_TRAJECTORY_TYPES = (
     "straight", "arc", "circle", "zigzag", "out_and_back", "stop_and_go", "figure_eight", "waypoints",
-    "spiral", "wander",
+    "spiral", "wander", "turn",
 )
 CAMERA_MOTIONS = ("pan", "tilt", "truck", "dolly", "crane", "orbit", "roll")
 CAMERA_PROFILES = ("away_back", "away_hold_back", "swing", "late_return", "early_return", "double")

@@ -60,6 +60,11 @@ def path_shape(spec: SubjectTrajectorySpec, length: float, rng: np.random.Genera
         r = shrink + s
         pts = np.stack([r * np.cos(phi), r * np.sin(phi) * rng.choice([-1.0, 1.0])], axis=1)
         pts = _rescale_to_length(pts - pts[0], length)
+    elif kind == "turn":  # straight on, then a turn of turn_deg (either way) around `at` of the path, straight on
+        turn = np.radians(p.get("turn_deg", 75.0)) * rng.choice([-1.0, 1.0])
+        at, width = p.get("at", 0.7), p.get("width", 0.08)
+        x = np.clip((s - at) / width + 0.5, 0.0, 1.0)
+        pts = _integrate_heading(turn * x * x * (3 - 2 * x), length)
     elif kind == "wander":
         rate = np.radians(p.get("turn_rate_deg", 40.0))
         freqs, phases, amps = rng.uniform(0.5, 3.0, 3), rng.uniform(0, 2 * np.pi, 3), rng.normal(0, 1, 3)

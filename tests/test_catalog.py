@@ -9,7 +9,7 @@ from hmworld.errors import ConfigError
 def test_catalog_is_sized_like_the_original(catalog):
     assert len(catalog.scenes) == 17
     assert len(catalog.subjects) == 49
-    assert len(catalog.subject_trajectories) == 11
+    assert len(catalog.subject_trajectories) == 12
     kinds = [c.kind for c in catalog.camera_trajectories.values()]
     assert kinds.count("free") == 28  # the first wave's motions stay selectable
     assert sorted(c.mode for c in catalog.camera_trajectories.values() if c.kind == "track") == [
@@ -17,7 +17,7 @@ def test_catalog_is_sized_like_the_original(catalog):
     assert {s.kind for s in catalog.subjects.values()} == {"human", "animal"}
     assert {s.body_plan for s in catalog.subjects.values()} == set(BODY_PLANS)
     assert all(s.coco_class in COCO_CLASSES.values() for s in catalog.subjects.values())
-    assert len({t.type for t in catalog.subject_trajectories.values()}) == 10
+    assert len({t.type for t in catalog.subject_trajectories.values()}) == 11
 
 
 def test_scenes_have_occluders_lighting_and_unreal_levels(catalog):
