@@ -23,6 +23,7 @@ from typing import Optional
 from hmworld.benchmark.errors import BenchmarkError
 from hmworld.benchmark.reported import REPORTED, REPORTED_COLUMNS, REPORTED_HEADING
 from hmworld.benchmark.store import ResultsStore
+from hmworld.benchmark.text import contained, csv_cell, md_cell, name_part
 from hmworld.fsutil import atomic_write_bytes, atomic_write_text
 
 # The paper's column order.
@@ -88,7 +89,12 @@ def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
     incomplete = [c for c in valid if c not in counted]
     # Rebuilt ClipScores, so the split figures follow exactly the conventions the metrics package defines.
     scores = [ClipScore(per[c]["values"], per[c]["details"], {}, CONVENTION_VERSION, clip_id=c) for c in counted]
-    agg = aggregate(scores) if scores else {}
+    try:
+        agg = aggregate(scores) if scores else {}
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, AssertionError) as exc:
+        raise BenchmarkError(f"results={store.path}: submission {key[0][:40]!r}: its stored rows cannot be "
+                             f"aggregated ({type(exc).__name__}: {str(exc)[:120]}); the store is damaged or was "
+                             f"edited") from exc
     values = {col: (agg.get(col) if GROUP_OF[col] in groups else None) for col in VALUE_COLUMNS}
     per_clip = []
     for c in clips:
@@ -147,8 +153,9 @@ def leaderboard_csv(groups: list[Group]) -> str:
     w.writerow(CSV_COLUMNS)
     for g in groups:
         for s in g.rows:
-            w.writerow([s.model, *(_num(s.values[c]) for c in METRIC_COLUMNS), s.clips, _num(s.values["dsc_miss_rate"]),
-                        s.split_fingerprint, s.convention_version])
+            # Text cells come from strangers: control characters removed, formulas neutralised.
+            w.writerow([csv_cell(s.model), *(_num(s.values[c]) for c in METRIC_COLUMNS), s.clips,
+                        _num(s.values["dsc_miss_rate"]), csv_cell(s.split_fingerprint), csv_cell(s.convention_version)])
     return buf.getvalue()
 
 
@@ -162,7 +169,8 @@ def reported_csv() -> str:
 
 
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Untrusted text in a Markdown table cell or list item: no HTML, links, code spans or cell breaks."""
+    return md_cell(text)
 
 
 def group_notes(g: Group) -> list[str]:
@@ -194,7 +202,7 @@ def group_notes(g: Group) -> list[str]:
 
 def leaderboard_md(groups: list[Group], results_name: str, rank_by: str) -> str:
     out = ["# HM-World leaderboard", "",
-           f"From the results store `{results_name}`. Submissions are ranked by {LABELS[rank_by]} "
+           f"From the results store {_md_escape(results_name)}. Submissions are ranked by {LABELS[rank_by]} "
            f"({arrow(rank_by)}) only against others scored on the same split (fingerprint) under the same metric "
            "conventions; each such group has its own table. ↑ higher is better, ↓ lower is better; an empty cell "
            "is a metric that was not computed (see the notes). `clips` counts the clips the figures cover.", ""]
@@ -202,9 +210,9 @@ def leaderboard_md(groups: list[Group], results_name: str, rank_by: str) -> str:
         out += ["No submissions scored yet.", ""]
     header = ["#", "model", *(f"{LABELS[c]} {arrow(c)}" for c in METRIC_COLUMNS), "clips", f"{LABELS['dsc_miss_rate']} ↓"]
     for g in groups:
-        out += [f"## Split `{g.split_fingerprint[:16]}` · conventions {g.convention_version}", "",
-                f"Split fingerprint `{g.split_fingerprint}`, {g.split_clips} clips; metric convention version "
-                f"`{g.convention_version}`.", "",
+        fp, cv = _md_escape(g.split_fingerprint), _md_escape(g.convention_version)
+        out += [f"## Split {_md_escape(g.split_fingerprint[:16])} · conventions {cv}", "",
+                f"Split fingerprint {fp}, {g.split_clips} clips; metric convention version {cv}.", "",
                 "| " + " | ".join(header) + " |", "|" + "|".join(["---:"] + ["---"] + ["---:"] * (len(header) - 2)) + "|"]
         for s in g.rows:
             cells = [str(s.rank) if s.rank else "–", _md_escape(s.display),
@@ -248,29 +256,57 @@ def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr
     from hmworld.benchmark.page import render_page
 
     results, out = Path(results), Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchmarkError(f"out={out}: exists and is not a folder (the leaderboard writes several files into "
+                             f"a folder)")
     with ResultsStore(results, create=False) as store:
         groups = build_groups(store, rank_by)
+        # Every thumbnail's file name is built from store values (fingerprint, submission id, clip id, frame):
+        # each must be a plain name, checked before anything is written.
+        planned: list[tuple[tuple[str, str, str, int], str, bytes]] = []
+        for g in groups:
+            sources = ["gt", *(s.submission_id for s in g.rows)]
+            for src, clip_id, frame, mime, data in store.thumbnails(g.split_fingerprint, sources):
+                parts = [name_part(g.split_fingerprint[:16]), name_part(src), name_part(clip_id)]
+                where = (f"results={results}: thumbnail of split {g.split_fingerprint[:40]!r}, source "
+                         f"{str(src)[:40]!r}, clip {str(clip_id)[:60]!r}")
+                if None in parts:
+                    raise BenchmarkError(f"{where}: not a safe file name (letters, digits, '.', '_', '-' only); "
+                                         f"nothing was written")
+                if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < 10 ** 6:
+                    raise BenchmarkError(f"{where}: frame {str(frame)[:20]!r} is not a frame index; nothing was written")
+                if mime not in ("image/jpeg", "image/png") or not isinstance(data, bytes):
+                    raise BenchmarkError(f"{where}: not a JPEG/PNG thumbnail ({str(mime)[:30]!r}); nothing was written")
+                ext = "jpg" if mime == "image/jpeg" else "png"
+                rel = f"thumbs/{parts[0]}/{parts[1]}/{parts[2]}_{frame:05d}.{ext}"
+                planned.append(((g.split_fingerprint, src, clip_id, frame), rel, data))
+    try:
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".thumbs-", dir=out))
-        thumbs: dict[tuple[str, str, str, int], str] = {}
-        try:
-            for g in groups:
-                sources = ["gt", *(s.submission_id for s in g.rows)]
-                for src, clip_id, frame, mime, data in store.thumbnails(g.split_fingerprint, sources):
-                    ext = "jpg" if mime == "image/jpeg" else "png"
-                    rel = f"thumbs/{g.split_fingerprint[:16]}/{src}/{clip_id}_{frame:05d}.{ext}"
-                    dest = staging / rel.split("/", 1)[1]
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(data)
-                    thumbs[(g.split_fingerprint, src, clip_id, frame)] = rel
-            final = out / "thumbs"
-            old = out / f".thumbs-old-{os.getpid()}"
-            if final.exists():
-                os.replace(final, old)
-            os.replace(staging, final)
+    except OSError as exc:
+        raise BenchmarkError(f"out={out}: cannot write there ({exc.strerror or exc})") from exc
+    thumbs: dict[tuple[str, str, str, int], str] = {}
+    try:
+        for key, rel, data in planned:
+            dest = staging / rel.split("/", 1)[1]
+            if not contained(staging, dest):
+                raise BenchmarkError(f"results={results}: thumbnail {rel!r} would be written outside {out}; "
+                                     f"refused")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "xb") as f:
+                f.write(data)
+            thumbs[key] = rel
+        final = out / "thumbs"
+        old = out / f".thumbs-old-{os.getpid()}"
+        if final.is_symlink() or final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        if old.is_symlink():
+            old.unlink()
+        else:
             shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     files = {
         "leaderboard.csv": leaderboard_csv(groups),
         "leaderboard.md": leaderboard_md(groups, results.name, rank_by),
@@ -278,7 +314,7 @@ def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr
         "index.html": render_page(groups, thumbs, title=title, results_name=results.name, rank_by=rank_by),
     }
     for name, text in files.items():
-        atomic_write_bytes(out / name, text.encode("utf-8"))
+        atomic_write_bytes(out / name, text.encode("utf-8"))     # fixed names: a link there is replaced, not followed
     return LeaderboardReport(out, groups, sorted(files), len(thumbs))
 
 

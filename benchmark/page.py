@@ -12,6 +12,7 @@ from typing import Optional
 
 from hmworld.benchmark.leaderboard import (LABELS, LOWER_IS_BETTER, METRIC_COLUMNS, Group, arrow, group_notes)
 from hmworld.benchmark.reported import REPORTED, REPORTED_HEADING
+from hmworld.benchmark.text import plain
 
 TABLE_COLUMNS = (*METRIC_COLUMNS, "clips", "dsc_miss_rate")
 
@@ -99,7 +100,8 @@ JS = """
 
 
 def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+    """Untrusted text in HTML text or an attribute: control characters and escapes removed, then escaped."""
+    return html.escape(plain(text), quote=True)
 
 
 def _fmt(col: str, v) -> str:
@@ -173,7 +175,7 @@ def _panel(gi: int, si: int, s, thumbs: dict, frames_of: dict) -> str:
         body.append(f'<tr data-clip="{_e(cid)}">' + "".join(cells) + "</tr>")
     info = s.info
     meta = [f"submission <code>{_e(s.submission_id)}</code>", f"{s.clips} of {s.split_clips} clips scored"]
-    if info.get("params") is not None:
+    if isinstance(info.get("params"), int) and not isinstance(info.get("params"), bool):
         meta.append(f"{int(info['params']):,} parameters")
     if info.get("url"):
         meta.append(f"url: {_e(info['url'])}")   # shown as text: the page never links out on its own

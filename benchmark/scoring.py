@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from hmworld.benchmark.archive import ArchiveLimits, open_submission
 from hmworld.benchmark.errors import BenchmarkError, open_complete_split
-from hmworld.benchmark.store import ResultsStore, _dumps
+from hmworld.benchmark.store import ResultsStore, _dumps, check_store_file
 from hmworld.benchmark.submission import SubmissionError
 from hmworld.benchmark.thumbs import encode_thumbnail, reentry_frames
 from hmworld.benchmark.validate import expected_for, refusal_message, validate_submission
@@ -296,6 +296,43 @@ def shard_clips(clip_ids: Sequence[str], shard: int, num_shards: int) -> list[st
     return [c for i, c in enumerate(clip_ids) if i % num_shards == shard]
 
 
+def _count(name: str, value, minimum: int, optional: bool = False) -> Optional[int]:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BenchmarkError(f"{name}={value!r}: expected a whole number >= {minimum}"
+                             + (" (or null)" if optional else ""))
+    try:
+        n = int(value)
+    except ValueError:
+        raise BenchmarkError(f"{name}={value!r}: expected a whole number >= {minimum}") from None
+    if n < minimum:
+        raise BenchmarkError(f"{name}={n}: must be at least {minimum}" + (" (or null)" if optional else ""))
+    return n
+
+
+def check_settings(metrics, workers, threads, limit, shard, num_shards):
+    """The scoring settings, checked and normalised; BenchmarkError names the first one at fault."""
+    if metrics is not None:
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        metrics = list(metrics)
+        if not metrics:
+            raise BenchmarkError("metrics=[]: empty; give null for every available metric, or a list such as "
+                                 f"[psnr,ssim] (from {list(METRIC_GROUPS)})")
+        bad = [m for m in metrics if not isinstance(m, str)]
+        if bad:
+            raise BenchmarkError(f"metrics={bad!r}: metric names are text, from {list(METRIC_GROUPS)}")
+    workers = _count("workers", workers, 1)
+    threads = _count("threads", threads, 1, optional=True)
+    limit = _count("limit", limit, 0, optional=True)
+    num_shards = _count("num_shards", num_shards, 1)
+    shard = _count("shard", shard, 0)
+    if shard >= num_shards:
+        raise BenchmarkError(f"shard={shard} num_shards={num_shards}: need 0 <= shard < num_shards")
+    return metrics, workers, threads, limit, shard, num_shards
+
+
 def archive_limits(split) -> ArchiveLimits:
     """Unpacking bounds from what a submission of this split can hold (with context, each video at most twice
     its raw size, see validate.Expected.max_bytes)."""
@@ -318,8 +355,8 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
     progress: factory (label, total) -> object with advance() and close().
     """
     started = time.perf_counter()
-    if workers < 1:
-        raise BenchmarkError(f"workers={workers}: need at least 1")
+    metrics, workers, threads, limit, shard, num_shards = check_settings(metrics, workers, threads, limit, shard,
+                                                                         num_shards)
     if models is not None and workers > 1:
         raise BenchmarkError("injected models work with workers=1 only (use models_factory for worker processes)")
     sp = open_complete_split(split)
@@ -327,6 +364,7 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
     clip_ids = sp.clip_ids
     mine = shard_clips(clip_ids, shard, num_shards)
     plan = plan_metrics(metrics, weights_dir, yolo_weights)
+    check_store_file(Path(results))     # a file that is not a results store is refused before any work
 
     with open_submission(submission, archive_limits(sp)) as root:
         bar = progress("validating", len(mine)) if progress else None
@@ -349,6 +387,7 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
             other_problems=[str(p) for p in v.problems if p.clip_id is None],
             validate_seconds=validate_seconds)
 
+        verify_ground_truth(sp, [c for c in mine if v.valid(c)])
         with ResultsStore(results) as store:
             store.put_submission(key, info.model, info.to_dict(), len(clip_ids))
             store.put_clip_statuses(key, [(c, "valid" if v.valid(c) else "invalid",
@@ -393,6 +432,35 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
         raise BenchmarkError(f"{len(report.failed)} clip(s) could not be scored (the others are stored; rerun to "
                              f"retry):\n{lines}")
     return report
+
+
+def verify_ground_truth(split, clip_ids: Sequence[str]) -> None:
+    """Every ground-truth video about to be read must be the one the split's fingerprint covers: inside the split
+    folder and with the sha256 its manifest row records (the rows are what the fingerprint hashes). A video
+    edited after the split was written would give other scores under the same fingerprint; it is refused,
+    naming the clip, before anything is stored."""
+    from hmworld.benchmark.text import contained
+
+    faults = []
+    root = Path(split.root)
+    for c in clip_ids:
+        clip = split[c]
+        path = Path(clip.video_path)
+        expected = str(clip.row.get("video_sha256") or "")
+        if not contained(root, path):
+            faults.append(f"clip {c}: ground-truth video {clip.row.get('video_path')!r} lies outside the split folder")
+        elif not path.is_file():
+            faults.append(f"clip {c}: ground-truth video {path} is missing")
+        elif not expected:
+            faults.append(f"clip {c}: the manifest records no sha256 for {path}")
+        else:
+            got = sha256_file(path)
+            if got != expected:
+                faults.append(f"clip {c}: ground-truth video {path} has sha256 {got[:16]}..., the split's fingerprint "
+                              f"covers {expected[:16]}... (edited after the split was written)")
+    if faults:
+        raise BenchmarkError(f"split={root}: ground truth does not match its fingerprint; nothing was scored:\n"
+                             + "\n".join(f"  - {f}" for f in faults))
 
 
 def video_name_of(clip_id: str) -> str:

@@ -75,6 +75,51 @@ class StoreError(Exception):
     pass
 
 
+def check_store_file(path: Path) -> None:
+    """Refuse, without writing to it, a file that is neither empty nor a results store of this schema.
+
+    Read-only (SQLite URI mode=ro): an unrelated database is never given our tables, a text file is never
+    turned into a database."""
+    from hmworld.benchmark.errors import BenchmarkError
+
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise BenchmarkError(f"results={path}: not a file (a results store is one SQLite file)")
+    if path.stat().st_size == 0:
+        return
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(16)
+    except OSError as exc:
+        raise BenchmarkError(f"results={path}: unreadable ({exc.strerror or exc})") from exc
+    if magic != b"SQLite format 3\x00":
+        raise BenchmarkError(f"results={path}: not an SQLite database (not a results store); left untouched")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=120)
+    except sqlite3.DatabaseError as exc:
+        raise BenchmarkError(f"results={path}: cannot be opened ({exc})") from exc
+    try:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        if not tables:
+            return
+        version = None
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = row[0] if row else None
+    except sqlite3.DatabaseError as exc:
+        raise BenchmarkError(f"results={path}: not a results store ({exc}); left untouched") from exc
+    finally:
+        db.close()
+    if version is None:
+        raise BenchmarkError(f"results={path}: an SQLite database that is not a results store "
+                             f"(tables {', '.join(repr(t)[:40] for t in tables[:5])}); left untouched")
+    if version != SCHEMA_VERSION:
+        raise BenchmarkError(f"results={path}: schema version {str(version)[:20]!r}, this toolkit reads "
+                             f"{SCHEMA_VERSION}; left untouched")
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -86,10 +131,17 @@ class ResultsStore:
         from hmworld.benchmark.errors import BenchmarkError
 
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise BenchmarkError(f"results={self.path}: not a file (a results store is one SQLite file)")
         if not create and not self.path.is_file():
             raise BenchmarkError(f"results={self.path}: no such results store")
+        if create and self.path.is_file():
+            check_store_file(self.path)          # someone else's file is refused before it is opened for writing
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BenchmarkError(f"results={self.path}: cannot create its folder ({exc.strerror or exc})") from exc
         try:
             self.db = sqlite3.connect(str(self.path), timeout=120, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -98,7 +150,17 @@ class ResultsStore:
             raise BenchmarkError(f"results={self.path}: not a results store ({exc})") from exc
         if version is None:
             if not create:
+                self.db.close()
                 raise BenchmarkError(f"results={self.path}: not a results store (no schema)")
+            try:
+                tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            except sqlite3.DatabaseError as exc:
+                self.db.close()
+                raise BenchmarkError(f"results={self.path}: not a results store ({exc})") from exc
+            if tables:
+                self.db.close()
+                raise BenchmarkError(f"results={self.path}: an SQLite database that is not a results store "
+                                     f"(tables {', '.join(repr(t)[:40] for t in tables[:5])}); left untouched")
             # Statement by statement inside one transaction (executescript would commit on its own).
             with self.transaction():
                 for stmt in DDL.strip().split(";"):
@@ -106,14 +168,19 @@ class ResultsStore:
                         self.db.execute(stmt)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         elif version != SCHEMA_VERSION:
-            raise BenchmarkError(f"results={self.path}: schema version {version}, this toolkit reads {SCHEMA_VERSION}")
+            self.db.close()
+            raise BenchmarkError(f"results={self.path}: schema version {str(version)[:20]!r}, this toolkit reads "
+                                 f"{SCHEMA_VERSION}")
 
     def _schema_version(self) -> Optional[str]:
         has = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
         if not has:
             return None
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return row[0] if row else None
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            return "(unreadable meta table)"
+        return row[0] if row else "(none)"
 
     def close(self) -> None:
         self.db.close()
@@ -187,28 +254,77 @@ class ResultsStore:
         return {(s, c, f) for s, c, f in self.db.execute(
             "SELECT source, clip_id, frame FROM thumbnails WHERE split_fingerprint=?", (split_fingerprint,))}
 
+    def _damaged(self, where: str, why: str) -> Exception:
+        from hmworld.benchmark.errors import BenchmarkError
+
+        return BenchmarkError(f"results={self.path}: {where}: {why} (the store is damaged or was edited; "
+                              f"rescore into a fresh store)")
+
+    def _json(self, text, where: str, kind: type):
+        try:
+            obj = json.loads(text) if isinstance(text, (str, bytes)) else None
+        except ValueError:
+            obj = None
+        if not isinstance(obj, kind):
+            raise self._damaged(where, f"{repr(text)[:60]} is not a JSON {kind.__name__}")
+        return obj
+
+    def _text(self, value, where: str) -> str:
+        if not isinstance(value, str):
+            raise self._damaged(where, f"{repr(value)[:60]} is not text")
+        return value
+
     def submissions(self) -> list[dict]:
         cur = self.db.execute("SELECT submission_id, split_fingerprint, convention_version, model, info, split_clips "
                               "FROM submissions ORDER BY split_fingerprint, convention_version, submission_id")
-        return [dict(submission_id=a, split_fingerprint=b, convention_version=c, model=m, info=json.loads(i),
-                     split_clips=n) for a, b, c, m, i, n in cur]
+        out = []
+        for a, b, c, m, i, n in cur:
+            where = f"submission {repr(a)[:40]}"
+            for v in (a, b, c, m):
+                self._text(v, where)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise self._damaged(where, f"split_clips {repr(n)[:40]} is not a count")
+            out.append(dict(submission_id=a, split_fingerprint=b, convention_version=c, model=m,
+                            info=self._json(i, where + " info", dict), split_clips=n))
+        return out
 
     def clip_rows(self, key: tuple[str, str, str]) -> list[dict]:
         cur = self.db.execute("SELECT clip_id, status, problems FROM clips WHERE submission_id=? AND "
                               "split_fingerprint=? AND convention_version=? ORDER BY clip_id", key)
-        return [dict(clip_id=c, status=s, problems=json.loads(p)) for c, s, p in cur]
+        out = []
+        for c, st, p in cur:
+            where = f"submission {key[0][:40]!r} clip {repr(c)[:60]}"
+            self._text(c, where)
+            problems = self._json(p, where + " problems", list)
+            out.append(dict(clip_id=c, status=st, problems=[str(x) for x in problems]))
+        return out
 
     def score_rows(self, key: tuple[str, str, str]) -> list[dict]:
+        import math
+
         cur = self.db.execute("SELECT clip_id, metric, metric_group, value, details, weights FROM scores WHERE "
                               "submission_id=? AND split_fingerprint=? AND convention_version=? "
                               "ORDER BY clip_id, metric", key)
-        return [dict(clip_id=c, metric=m, group=g, value=v, details=json.loads(d), weights=json.loads(w))
-                for c, m, g, v, d, w in cur]
+        out = []
+        for c, m, g, v, d, w in cur:
+            where = f"submission {key[0][:40]!r} clip {repr(c)[:60]} metric {repr(m)[:40]}"
+            for t in (c, m, g):
+                self._text(t, where)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise self._damaged(where, f"value {repr(v)[:60]} is not a finite number")
+            details = self._json(d, where + " details", dict)
+            for dk, dv in details.items():
+                if (str(dk).endswith(("_total", "_count")) or dk == "frames") and (
+                        isinstance(dv, bool) or not isinstance(dv, (int, float)) or not math.isfinite(dv)):
+                    raise self._damaged(where, f"detail {repr(dk)[:40]} = {repr(dv)[:40]} is not a number")
+            out.append(dict(clip_id=c, metric=m, group=g, value=None if v is None else float(v), details=details,
+                            weights=self._json(w, where + " weights", dict)))
+        return out
 
     def metric_statuses(self, key: tuple[str, str, str]) -> dict[str, tuple[str, str]]:
         cur = self.db.execute("SELECT metric_group, status, note FROM metric_status WHERE submission_id=? AND "
                               "split_fingerprint=? AND convention_version=?", key)
-        return {g: (s, n) for g, s, n in cur}
+        return {str(g): (str(s), str(n)) for g, s, n in cur}
 
     def thumbnails(self, split_fingerprint: str, sources: Iterable[str]) -> Iterator[tuple[str, str, int, str, bytes]]:
         sources = list(sources)

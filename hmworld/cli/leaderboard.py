@@ -5,32 +5,36 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.benchmark.text import cli_errors
+from hmworld.benchmark.text import terminal as T
+from hmworld.cli.ui import console
 
 
 def leaderboard(cfg: DictConfig) -> None:
     from hmworld.benchmark.errors import BenchmarkError
     from hmworld.benchmark.leaderboard import build_leaderboard
 
-    with user_errors():
+    with cli_errors():
         for k in ("results", "out"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld leaderboard results=FILE.sqlite out=DIR)")
-        report = build_leaderboard(cfg.results, cfg.out, rank_by=cfg.rank_by, title=cfg.title)
+        if not isinstance(cfg.results, str) or not isinstance(cfg.out, str) or not cfg.out.strip():
+            raise BenchmarkError(f"results={cfg.results!r} out={cfg.out!r}: both must be paths")
+        report = build_leaderboard(cfg.results, cfg.out, rank_by=cfg.rank_by, title=str(cfg.title))
     for g in report.groups:
-        t = Table(title=f"split {g.split_fingerprint[:16]} · conventions {g.convention_version} ({g.split_clips} clips)",
+        t = Table(title=T(f"split {g.split_fingerprint[:16]} · conventions {g.convention_version} ({g.split_clips} clips)"),
                   title_justify="left")
         for col in ("#", "model", "psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subj", "bg", "clips"):
             t.add_column(col, justify="left" if col == "model" else "right")
         for s in g.rows:
             v = s.values
-            t.add_row(str(s.rank or "-"), s.display, *("" if v[c] is None else f"{v[c]:.3f}" for c in
+            t.add_row(str(s.rank or "-"), T(s.display, 80), *("" if v[c] is None else f"{v[c]:.3f}" for c in
                       ("psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subject_consistency", "background_consistency")),
                       f"{s.clips}/{s.split_clips}")
         console.print(t)
     page = report.page.resolve()
-    console.print(f"wrote {', '.join(report.files)} and {report.thumbnails} thumbnails into {report.out}")
-    console.print(f"leaderboard page: [bold]{page}[/] (open file://{page})", soft_wrap=True, highlight=False)
+    console.print(T(f"wrote {', '.join(report.files)} and {report.thumbnails} thumbnails into {report.out}"))
+    console.print(f"leaderboard page: [bold]{T(page)}[/] (open {T(page.as_uri())})", soft_wrap=True, highlight=False)
 
 
 main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="leaderboard")(leaderboard)

@@ -6,23 +6,25 @@ from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
 from hmworld.cli.score import bars
-from hmworld.cli.ui import console, user_errors
+from hmworld.benchmark.text import cli_errors
+from hmworld.benchmark.text import terminal as T
+from hmworld.cli.ui import console
 
 
 def predict_baseline(cfg: DictConfig) -> None:
     from hmworld.benchmark.baselines import predict_baseline as run
     from hmworld.benchmark.errors import BenchmarkError
 
-    with user_errors():
+    with cli_errors():
         for k in ("split", "out"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld predict-baseline name=repeat-last split=DIR out=DIR)")
         report = run(cfg.name, cfg.split, cfg.out, progress=bars(bool(cfg.progress)))
-    t = Table(title=f"submission {report.out}", show_header=False, title_justify="left")
+    t = Table(title=T(f"submission {report.out}"), show_header=False, title_justify="left")
     t.add_row("predictor", report.name)
     t.add_row("this run", f"{report.written} videos written, {report.already} already there ({report.clips} clips)")
     t.add_row("time", f"{report.seconds:.1f} s")
-    t.add_row("next", f"hmworld score submission={report.out} split={cfg.split} results=FILE.sqlite")
+    t.add_row("next", T(f"hmworld score submission={report.out} split={cfg.split} results=FILE.sqlite"))
     console.print(t)
 
 

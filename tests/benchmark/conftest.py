@@ -48,3 +48,22 @@ def subs(small_split, tmp_path_factory):
         predict_baseline(name, small_split, d / name)
         out[name] = d / name
     return out
+
+
+@pytest.fixture(scope="session")
+def small_split(tmp_path_factory):
+    """The shared small split (tests/conftest.py renders it); HMWORLD_TEST_SMALL_SPLIT=DIR reuses a copy of one
+    rendered earlier with the same command (`hmworld render num_clips=3 seed=7` at 160x96, 21 + 21 frames), for
+    working trees where rendering is being changed."""
+    import shutil
+
+    pre = os.environ.get("HMWORLD_TEST_SMALL_SPLIT")
+    if pre:
+        out = tmp_path_factory.mktemp("split") / "train"
+        shutil.copytree(pre, out)
+        return out
+    from render_testlib import SMALL, run_cli
+
+    out = tmp_path_factory.mktemp("split") / "train"
+    run_cli("render", f"out={out}", "num_clips=3", "seed=7", *SMALL, "progress=false")
+    return out

@@ -16,7 +16,7 @@ def test_every_problem_is_listed(tmp_path):
         read_submission_info(tmp_path)
     msg = str(err.value)
     for needle in ("missing field `format_version`", "missing field `split_fingerprint`", "field `model` must be str",
-                   "field `fps` must be int/float", "field `includes_context` must be bool", "unknown field(s) ['extra']"):
+                   "field `fps` must be int/float", "field `includes_context` must be bool", "unknown field(s) 'extra'"):
         assert needle in msg
 
 
