@@ -134,3 +134,46 @@ def test_by_gap_groups_events():
     assert rows == [{"gap_from": 0, "gap_to": 8, "events": 2, "mean": 25.0},
                     {"gap_from": 8, "gap_to": 32, "events": 0, "mean": None},
                     {"gap_from": 32, "gap_to": 64, "events": 1, "mean": 10.0}]
+
+
+# ------------------------------------------------------------------------------------------------ a rendered clip
+@pytest.fixture(scope="module")
+def rendered_clip(tmp_path_factory):
+    """One clip from `hmworld render` (whatever the compositor draws: the assertions below hold for any content)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hmworld.split import Split
+
+    out = tmp_path_factory.mktemp("masked") / "split"
+    cmd = [str(Path(sys.executable).with_name("hmworld")), "render", f"out={out}", "num_clips=1", "seed=11",
+           "video.width=64", "video.height=64", "video.context_frames=21", "video.target_frames=21", "progress=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return Split(out)[0]
+
+
+def test_rendered_clip_exact_values_when_only_the_returning_subject_is_wrong(rendered_clip):
+    clip = rendered_clip
+    inst, target, cf = clip.instances(), clip.target(), clip.context_frames
+    evs = reentry_events(clip.events, inst, cf)
+    assert evs and evs[0].frames  # a split keeps only clips with an exit-entry event
+    e = evs[0]
+    perfect = reentry_scores(target, target, inst, clip.events, clip.subjects, cf)
+    assert perfect.values["subject_psnr"] == 100.0 and perfect.values["frame_ssim"] == pytest.approx(1.0)
+    pred = target.copy()
+    rows = [f - cf for f in e.frames]
+    m = np.zeros(target.shape[:3], bool)
+    m[rows] = inst[list(e.frames)] == e.instance_id
+    pred[m] = (target[m].astype(int) + 128) % 256  # every value of the subject off by exactly 128 levels
+    s = reentry_scores(pred, target, inst, clip.events, clip.subjects, cf)
+    first = next(x for x in s.events if (x.instance_id, x.entry_frame) == (e.instance_id, e.entry_frame))
+    assert first.psnr["subject"] == pytest.approx(20 * np.log10(255 / 128), abs=1e-9)
+    assert first.gap_frames == e.entry_frame - e.exit_frame and first.frames == len(e.frames)
+    assert s.values["background_psnr"] == 100.0
+    # whole-frame PSNR of the same frames is higher by exactly 10 log10(frame pixels / subject pixels) per frame
+    whole = region_psnr(pred[rows], target[rows], np.ones((len(rows), *target.shape[1:3]), bool))
+    n = m[rows].reshape(len(rows), -1).sum(axis=1)
+    np.testing.assert_allclose(whole, np.minimum(100, 20 * np.log10(255 / 128) + 10 * np.log10(m[0].size / n)),
+                               atol=1e-9)
