@@ -123,7 +123,8 @@ class PatchAutoencoder:
     def to(self, device) -> "PatchAutoencoder":
         self._device = torch.device(device)
         for b in self.bases.values():
-            b.mean, b.components, b.scale = b.mean.to(self._device), b.components.to(self._device), b.scale.to(self._device)
+            b.mean, b.components = b.mean.to(self._device), b.components.to(self._device)
+            b.scale = b.scale.to(self._device)
         return self
 
     @torch.no_grad()

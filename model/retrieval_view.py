@@ -86,7 +86,8 @@ def build_view(record: dict, events: dict | None, subjects: dict | None = None) 
         mem_vis[sid] = np.array([visibility(iv, f) for f in mem_frames])
         tgt_vis[sid] = np.array([visibility(iv, f) for f in tgt_frames])
         evs += [(sid, int(e["exit_frame"]), int(e["entry_frame"])) for e in s.get("events") or []]
-    names = {int(s["instance_id"]): str(s.get("name", s["instance_id"])) for s in (subjects or {}).get("subjects") or []}
+    names = {int(s["instance_id"]): str(s.get("name", s["instance_id"]))
+             for s in (subjects or {}).get("subjects") or []}
     return ClipView(str(meta["clip_id"]), counts, mem_vis, tgt_vis, evs, names, meta, -(-lc // kt))
 
 
@@ -159,7 +160,8 @@ def render_html(views: list[ClipView], pngs: list[bytes], title: str) -> str:
     rows = []
     for v, png in zip(views, pngs):
         share = visible_share(v)
-        evs = ", ".join(f"{html.escape(v.names.get(s, str(s)))}: exit {a}, entry {b} (gap {b - a})" for s, a, b in v.events)
+        evs = ", ".join(f"{html.escape(v.names.get(s, str(s)))}: exit {a}, entry {b} (gap {b - a})"
+                        for s, a, b in v.events)
         rows.append(
             f"<section><h2>{html.escape(v.clip_id)}</h2><p>events: {evs or 'none'}<br>"
             f"retrievals logged: {v.total}; from target frames showing a subject, share reading a context memory "
@@ -169,8 +171,8 @@ def render_html(views: list[ClipView], pngs: list[bytes], title: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
             "body{font-family:sans-serif;margin:1.5em;max-width:1100px}img{max-width:100%}h2{font-size:1.05em}"
             "section{margin-bottom:2em}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>Rows: target latent frames; columns: memory frames (left of the cyan line: "
-            "the context's); cell: how many (block, step) pairs retrieved that memory frame. Green strips: fraction of "
+            f"<h1>{html.escape(title)}</h1><p>Rows: target latent frames; columns: memory frames (left of the cyan "
+            "line: the context's); cell: how many (block, step) pairs retrieved that memory frame. Green strips: fraction of "
             "the video frames of each memory frame (below) and target frame (right) where the subject is visible "
             "(events.json).</p>" + "".join(rows) + "</body></html>\n")
 

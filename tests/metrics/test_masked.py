@@ -88,7 +88,8 @@ def test_recolouring_the_subject_drops_the_subject_metric_far_more_than_whole_fr
     recol = base.copy()
     m = inst[C:] == 1
     recol[m] = (40, 40, 200)  # same subject, same place, wrong colour: memory failed
-    a, b = reentry_scores(base, target, inst, events, subjects, C), reentry_scores(recol, target, inst, events, subjects, C)
+    a = reentry_scores(base, target, inst, events, subjects, C)
+    b = reentry_scores(recol, target, inst, events, subjects, C)
     frames = [f - C for f in reentry_events(events, inst, C)[0].frames]
     drop_whole = psnr(base[frames], target[frames]).value - psnr(recol[frames], target[frames]).value
     drop_subject = a.values["subject_psnr"] - b.values["subject_psnr"]
