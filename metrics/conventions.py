@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-CONVENTION_VERSION = "1"
+# 2: explicit colour convention when decoding; DSC crops padded to a square (no centre crop), a shifted
+#    subject matched by the nearby fallback, presence judged in gt_boxes mode.
+CONVENTION_VERSION = "2"
 
 # Identical frames have infinite PSNR. The cap keeps averages finite; it is above what any non-identical
 # pair of 8-bit frames up to 832x480 reaches except a handful of off-by-one pixels, so it ranks correctly.
@@ -30,9 +32,15 @@ DSC_MAX_CONTEXT_FRAMES = 16
 DSC_DETECTOR_CONF = 0.25
 DSC_DETECTOR_IMGSZ = 640
 DSC_YOLO_WEIGHTS = "yolo11x.pt"
+DSC_SHIFT_RADIUS = 1.0                 # fallback match: detection centre within this many ground-truth box diagonals
+DSC_PAD_FILL = (123, 117, 104)         # CLIP's mean colour x 255: padding normalises to ~0
 
 CONVENTIONS: dict[str, str] = {
     "input": "decoded uint8 RGB [T, H, W, 3]; pred and target same frame count and size; float = uint8 / 255",
+    "decode": ("PyAV, every frame; YUV -> RGB with the matrix the stream declares (BT.709; BT.601 for "
+               "bt470bg/smpte170m; SMPTE 240M; BT.2020), BT.601 when it declares none or another; the declared "
+               "range (full when tagged full, else limited); full-range 8-bit RGB out; bilinear chroma "
+               "upsampling; the same for prediction and ground truth; both at the same frame rate"),
     "scope": ("every metric scores the target half only (a submission's context frames are dropped); PSNR, SSIM, "
               "LPIPS and DSC compare the prediction with the ground truth, the consistency metrics read the "
               "prediction alone; DSC_ctx's reference crops come from the ground-truth context half"),
@@ -62,7 +70,10 @@ CONVENTIONS: dict[str, str] = {
         f"where the ground truth shows it (visible_intervals, else visible_box, else every frame); "
         f"YOLO11 ({DSC_YOLO_WEIGHTS}, conf {DSC_DETECTOR_CONF}, imgsz {DSC_DETECTOR_IMGSZ}) detections of the "
         f"subject's COCO class matched to the ground-truth visible_box (else box) by IoU >= {DSC_MATCH_IOU}, "
-        f"highest IoU wins; crops cut at integer-rounded-out box, embedded with open_clip ViT-B-32-quickgelu "
+        f"highest IoU wins; without one, the detection of the class whose centre is nearest the ground-truth "
+        f"box's centre, within {DSC_SHIFT_RADIUS:g} box diagonal(s) (a shifted subject is still itself; "
+        f"counted as displaced); crops cut at integer-rounded-out box, padded to a square with "
+        f"RGB {DSC_PAD_FILL} (centred; nothing cut off), embedded with open_clip ViT-B-32-quickgelu "
         f"OpenAI weights and open_clip's eval preprocessing (short side 224 bicubic, centre crop), "
         f"L2-normalised; DSC_GT = max(0, cos(pred crop, gt crop of the same frame)), frames whose ground-truth "
         f"crop is missing are left out; DSC_ctx = max(0, cos(pred crop, mean of the subject's context crop "
@@ -70,7 +81,10 @@ CONVENTIONS: dict[str, str] = {
         f"frames; a frame whose prediction has no matching detection scores 0 in both and counts as a miss; "
         f"clip = mean over its (subject, frame) terms; split = mean over clips with terms; miss rate = misses / "
         f"terms. Variants: gt_target_boxes (ground-truth boxes on the ground-truth and context side), "
-        f"gt_boxes (ground-truth boxes on both sides, no detector), detect_top (no boxes: each side takes its "
+        f"gt_boxes (ground-truth boxes on both sides, no detector; presence: the prediction crop is a miss when "
+        f"it is more similar to a same-size ground-truth background crop beside the box (left/right, else "
+        f"above/below, the side with more room) than to the ground-truth crop; frames without room for that "
+        f"reference count as present and are counted as unjudged), detect_top (no boxes: each side takes its "
         f"top-confidence detection of the class, frames from entry_frame to the end)"),
     "aggregation": ("PSNR/SSIM/LPIPS/DSC: mean over frames (terms) per video, then unweighted mean over videos; "
                     "subject/background consistency: frame-weighted over the split as vbench"),

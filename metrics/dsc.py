@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .conventions import DSC_MATCH_IOU, DSC_MAX_CONTEXT_FRAMES
+from .conventions import DSC_MATCH_IOU, DSC_MAX_CONTEXT_FRAMES, DSC_PAD_FILL, DSC_SHIFT_RADIUS
 from .detection import Box, CropEmbedder, Detection, Detector, crop, iou
 from .frames import MetricInputError, check_pair, check_video
 
@@ -29,6 +29,7 @@ class DSCConfig:
     match_iou: float = DSC_MATCH_IOU
     max_context_frames: int = DSC_MAX_CONTEXT_FRAMES
     min_crop_side: int = 2
+    shift_radius: float = DSC_SHIFT_RADIUS
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -62,6 +63,9 @@ class DSCResult:
     ctx_terms: int
     mode: str
     subjects: tuple[SubjectDSC, ...] = field(default=(), repr=False)
+    displaced: int = 0       # prediction crops matched by the nearby fallback (the subject came back shifted)
+    absent: int = 0          # gt_boxes mode: prediction crops judged background (counted in misses)
+    unjudged: int = 0        # gt_boxes mode: frames whose presence could not be judged (no room for a reference)
 
 
 @dataclass
@@ -136,17 +140,60 @@ def plan(events: Mapping[str, Any], subjects: Optional[Mapping[str, Any]], mode:
     return plans
 
 
-def _match(dets: Sequence[Detection], cls: int, gt: Optional[Box], min_iou: float) -> Optional[Box]:
-    """The detection of class `cls` that best overlaps the ground-truth box (or the most confident one)."""
+def _centre_distance(a: Box, b: Box) -> float:
+    return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2))
+
+
+def _match(dets: Sequence[Detection], cls: int, gt: Optional[Box], min_iou: float,
+           shift_radius: float = DSC_SHIFT_RADIUS) -> tuple[Optional[Box], bool]:
+    """(box, displaced): the detection of class `cls` that best overlaps the ground-truth box (IoU >= min_iou);
+    else the one whose centre is nearest the ground-truth box's centre within `shift_radius` box diagonals
+    (the subject came back, shifted: DSC asks whether it is itself, position is the pixel metrics' job);
+    without a ground-truth box, the most confident one."""
     cands = [d for d in dets if d.cls == cls]
     if gt is None:
-        return max(cands, key=lambda d: d.score).box if cands else None
+        return (max(cands, key=lambda d: d.score).box if cands else None), False
     best, best_iou = None, min_iou
     for d in cands:
         o = iou(d.box, gt)
         if o >= best_iou:
             best, best_iou = d.box, o
-    return best
+    if best is not None or not cands or shift_radius <= 0:
+        return best, False
+    reach = shift_radius * float(np.hypot(gt[2] - gt[0], gt[3] - gt[1]))
+    near = min(cands, key=lambda d: (_centre_distance(d.box, gt), -d.score))
+    if _centre_distance(near.box, gt) <= reach:
+        return near.box, True
+    return None, False
+
+
+def pad_square(piece: np.ndarray, fill: Sequence[int] = DSC_PAD_FILL) -> np.ndarray:
+    """The crop centred on a square canvas of its longer side filled with `fill` (CLIP's mean colour), so the
+    embedder's resize + centre crop keeps all of it: a standing person keeps head and feet."""
+    h, w = piece.shape[:2]
+    side = max(h, w)
+    if h == w:
+        return piece
+    out = np.empty((side, side, 3), dtype=np.uint8)
+    out[:] = np.asarray(fill, dtype=np.uint8)
+    y, x = (side - h) // 2, (side - w) // 2
+    out[y:y + h, x:x + w] = piece
+    return out
+
+
+def _reference_box(box: Box, h: int, w: int) -> Optional[Box]:
+    """A box of the same size beside `box` (left or right, else above or below: the side with more room) that
+    lies wholly inside the frame and does not overlap it; None when there is no room."""
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    options = [((x0 - bw, y0, x0, y1), x0), ((x1, y0, x1 + bw, y1), w - x1),
+               ((x0, y0 - bh, x1, y0), y0), ((x0, y1, x1, y1 + bh), h - y1)]
+    fits = [(room, b) for b, room in options if b[0] >= 0 and b[1] >= 0 and b[2] <= w and b[3] <= h]
+    if not fits:
+        return None
+    horizontal = [f for f in fits[:] if f[1][1] == y0 and f[1][3] == y1]
+    pool = horizontal or fits
+    return max(pool, key=lambda f: f[0])[1]
 
 
 def _detect_side(detector: Optional[Detector], video: np.ndarray, frames: set[int], offset: int,
@@ -206,13 +253,19 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
     det_gt = _detect_side(detector, target, want_gt, c, classes)
     det_ctx = _detect_side(detector, context, want_ctx, 0, classes)
 
-    def box_for(dets: dict, detected: bool, subject, t: int) -> Optional[Box]:
+    displaced = [0]
+
+    def box_for(dets: dict, detected: bool, subject, t: int, count: bool = False) -> Optional[Box]:
         gt = None if mode == "detect_top" else _gt_box(subject, t)
         if not detected:
             return gt
-        return _match(dets.get(t, []), int(subject["coco_class"]), gt, config.match_iou)
+        box, shifted = _match(dets.get(t, []), int(subject["coco_class"]), gt, config.match_iou,
+                              config.shift_radius)
+        if shifted and count:
+            displaced[0] += 1
+        return box
 
-    # Cut every crop first, then embed them all in one batch.
+    # Cut every crop first (padded to a square), then embed them all in one batch.
     crops: list[np.ndarray] = []
 
     def add(frame: np.ndarray, box: Optional[Box]) -> Optional[int]:
@@ -221,28 +274,44 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
         piece = crop(frame, box, config.min_crop_side)
         if piece is None:
             return None
-        crops.append(piece)
+        crops.append(pad_square(piece))
         return len(crops) - 1
 
+    h, w = target.shape[1:3]
     layout = []
     for p in plans:
         s = p.subject
         ctx_idx = [add(context[t], box_for(det_ctx, detect_gt, s, t)) for t in p.context_frames]
-        frames = [(add(pred[t - c], box_for(det_pred, detect_pred, s, t)),
-                   add(target[t - c], box_for(det_gt, detect_gt, s, t))) for t in p.target_frames]
+        frames = []
+        for t in p.target_frames:
+            ip = add(pred[t - c], box_for(det_pred, detect_pred, s, t, count=True))
+            ig = add(target[t - c], box_for(det_gt, detect_gt, s, t))
+            # gt_boxes has no detector to say the subject is there: a background crop of the same size beside
+            # the ground-truth box is the alternative the prediction crop is compared with.
+            ib = None
+            if not detect_pred and ip is not None and ig is not None:
+                ref = _reference_box(_gt_box(s, t), h, w)
+                ib = add(target[t - c], ref) if ref is not None else None
+            frames.append((ip, ig, ib))
         layout.append(([i for i in ctx_idx if i is not None], frames))
     emb = embedder.embed(crops) if crops else np.zeros((0, 1), dtype=np.float32)
     emb = np.asarray(emb, dtype=np.float64)
 
     per_subject = []
-    totals = dict(terms=0, misses=0, gt_terms=0, gt_sum=0.0, ctx_terms=0, ctx_sum=0.0)
+    totals = dict(terms=0, misses=0, gt_terms=0, gt_sum=0.0, ctx_terms=0, ctx_sum=0.0, absent=0, unjudged=0)
     for p, (ctx_idx, frames) in zip(plans, layout):
         ref = emb[ctx_idx].mean(axis=0) if ctx_idx else None
         if ref is not None:
             ref = ref / max(np.linalg.norm(ref), 1e-12)
         misses = gt_missing = gt_terms = ctx_terms = 0
         gt_sum = ctx_sum = 0.0
-        for ip, ig in frames:
+        for ip, ig, ib in frames:
+            if not detect_pred and ip is not None:
+                if ib is None:
+                    totals["unjudged"] += 1
+                elif float(emb[ip] @ emb[ib]) > float(emb[ip] @ emb[ig]):
+                    totals["absent"] += 1
+                    ip = None     # the crop shows the background, not the subject: a miss like any other
             if ip is None:
                 misses += 1     # hiding the subject scores 0 in both figures
             if ig is None:
@@ -270,4 +339,5 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
         dsc_gt=totals["gt_sum"] / totals["gt_terms"] if totals["gt_terms"] else None,
         dsc_ctx=totals["ctx_sum"] / totals["ctx_terms"] if totals["ctx_terms"] else None,
         miss_rate=totals["misses"] / n if n else None, terms=n, misses=totals["misses"],
-        gt_terms=totals["gt_terms"], ctx_terms=totals["ctx_terms"], mode=mode, subjects=tuple(per_subject))
+        gt_terms=totals["gt_terms"], ctx_terms=totals["ctx_terms"], mode=mode, subjects=tuple(per_subject),
+        displaced=displaced[0], absent=totals["absent"], unjudged=totals["unjudged"])

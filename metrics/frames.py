@@ -57,8 +57,43 @@ def select_device(device: Optional[str] = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# The colour convention of every decode (prediction and ground truth alike), passed to swscale explicitly so
+# the pixels never depend on a PyAV/FFmpeg version's defaults: the YUV -> RGB matrix the stream declares
+# (H.273 matrix_coefficients: 1 BT.709, 5/6 BT.601, 7 SMPTE 240M, 9/10 BT.2020), BT.601 when it declares
+# none or another one (what swscale, x264 and RGB-to-H.264 writers assume, and what this toolkit's writer
+# produces); the range it declares (2 full/"JPEG"), limited (MPEG) otherwise; output full-range 8-bit RGB;
+# bilinear chroma upsampling. Two files holding the same RGB frames therefore decode alike whichever matrix
+# each was (correctly) tagged with.
+COLOUR_MATRICES = {1: "ITU709", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
+COLOUR_DEFAULT_MATRIX = "ITU601"
+
+
+def colour_convention(frame) -> tuple[str, str]:
+    """(matrix, range) the convention decodes `frame` with."""
+    matrix = COLOUR_MATRICES.get(int(frame.colorspace or 0), COLOUR_DEFAULT_MATRIX)
+    full = int(frame.color_range or 0) == 2
+    return matrix, "JPEG" if full else "MPEG"
+
+
+def frame_to_rgb(frame) -> np.ndarray:
+    """One decoded PyAV frame -> uint8 RGB [H, W, 3] under the colour convention above."""
+    matrix, rng = colour_convention(frame)
+    return frame.to_ndarray(format="rgb24", src_colorspace=matrix, dst_colorspace=matrix, src_color_range=rng,
+                            dst_color_range="JPEG", interpolation="BILINEAR")
+
+
+def video_rate(path: Union[str, Path]) -> Optional[float]:
+    """The frame rate a video's first stream declares (average, else guessed), or None."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+    return float(rate) if rate else None
+
+
 def decode_video(path: Union[str, Path]) -> np.ndarray:
-    """Decode every frame of a video file to uint8 RGB [T, H, W, 3] with PyAV."""
+    """Decode every frame of a video file to uint8 RGB [T, H, W, 3] with PyAV, under the colour convention."""
     import av
 
     path = Path(path)
@@ -70,7 +105,7 @@ def decode_video(path: Union[str, Path]) -> np.ndarray:
         # Threaded decoding changes nothing in the pixels and roughly halves decode time.
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
+            frames.append(frame_to_rgb(frame))
     if not frames:
         raise MetricInputError(f"{path}: no video frames decoded")
     return np.stack(frames)

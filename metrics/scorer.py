@@ -12,7 +12,7 @@ import numpy as np
 from .consistency import background_consistency, subject_consistency
 from .conventions import CONVENTION_VERSION, CONVENTIONS
 from .dsc import DSCConfig, dsc
-from .frames import MetricInputError, check_pair, check_video, decode_video
+from .frames import MetricInputError, check_pair, check_video, decode_video, video_rate
 from .perceptual import lpips
 from .pixel import psnr, ssim
 
@@ -93,9 +93,10 @@ def score_clip(pred: np.ndarray, target: np.ndarray, context: Optional[np.ndarra
             r = dsc(pred, target, context, events, subjects, config=dsc_config, models=models)
             values.update(dsc_gt=r.dsc_gt, dsc_ctx=r.dsc_ctx, dsc_miss_rate=r.miss_rate)
             details.update(dsc_mode=r.mode, dsc_terms=r.terms, dsc_misses=r.misses, dsc_gt_terms=r.gt_terms,
-                           dsc_ctx_terms=r.ctx_terms)
+                           dsc_ctx_terms=r.ctx_terms, dsc_displaced=r.displaced, dsc_absent=r.absent,
+                           dsc_presence_unjudged=r.unjudged)
         seconds[m] = time.perf_counter() - start
-    conventions = {k: CONVENTIONS[k] for k in ("input", "scope", *metrics, "aggregation")}
+    conventions = {k: CONVENTIONS[k] for k in ("input", "decode", "scope", *metrics, "aggregation")}
     return ClipScore(values, details, conventions, CONVENTION_VERSION, seconds, clip_id)
 
 
@@ -113,6 +114,11 @@ def load_clip_videos(pred_path: Union[str, Path], gt_path: Union[str, Path], con
                      pred_includes_context: bool) -> ClipVideos:
     """Decode a submission video and the ground-truth video once each and split them into halves."""
     start = time.perf_counter()
+    # Same frame rate on both sides: a prediction at another rate is another video, never compared frame by frame.
+    rates = (video_rate(pred_path), video_rate(gt_path))
+    if None in rates or abs(rates[0] - rates[1]) > 1e-3 * max(1.0, rates[1]):
+        raise MetricInputError(f"{pred_path}: {rates[0] or 'unknown'} fps, the ground truth {gt_path} is "
+                               f"{rates[1] or 'unknown'} fps")
     gt = decode_video(gt_path)
     pred = decode_video(pred_path)
     if gt.shape[0] <= context_frames:

@@ -9,6 +9,7 @@ import pytest
 
 from hmworld.benchmark import (BenchmarkError, CSV_COLUMNS, build_leaderboard, merge_stores, plan_metrics,
                                score_submission)
+from hmworld.metrics import CONVENTION_VERSION
 from leaderboard_testlib import HMWORLD, run_cli, score_rows, tiny_models_factory
 
 
@@ -32,7 +33,7 @@ def test_ground_truth_ranks_first_and_noise_below(small_split, subs, tmp_path):
     assert rows["gt-copy"].values["ssim"] > rows["noise-8"].values["ssim"] > rows["noise-32"].values["ssim"]
     for ln in lines[1:]:
         cells = dict(zip(CSV_COLUMNS, ln.split(",")))
-        assert cells["lpips"] == cells["dsc_gt"] == "" and cells["clips"] == "3" and cells["convention_version"] == "1"
+        assert cells["lpips"] == cells["dsc_gt"] == "" and cells["clips"] == "3" and cells["convention_version"] == CONVENTION_VERSION
     md = (tmp_path / "site" / "leaderboard.md").read_text()
     assert "| 1 | gt-copy |" in md and "Reported in the HyDRA paper" in md and "| HyDRA | arXiv:2603.25716 | 20.357 |" in md
     assert (tmp_path / "site" / "reported.csv").read_text().splitlines()[1].startswith("Baseline,")

@@ -76,10 +76,12 @@ def test_partial_hiding_scores_zero_on_hidden_frames(clip, embedder):
 
 def test_gt_box_variants(clip, embedder):
     gone = vanish(clip["video"], clip["masks"], clip["background"])
-    # Ground-truth boxes on both sides: no detector at all, nothing is "missed", the empty crop scores low.
+    # Ground-truth boxes on both sides: no detector at all; a vanished subject is still a miss (its crop is
+    # closer to the background beside the box than to the ground-truth crop).
     r_both = _run(clip, gone, embedder, mode="gt_boxes", detector=_Forbidden())
     same_both = _run(clip, clip["video"], embedder, mode="gt_boxes", detector=_Forbidden())
-    assert r_both.misses == 0 and same_both.dsc_gt == pytest.approx(1.0, abs=1e-5)
+    assert same_both.misses == 0 and same_both.dsc_gt == pytest.approx(1.0, abs=1e-5)
+    assert r_both.misses == r_both.absent == r_both.terms > 0 and r_both.dsc_gt == 0.0
     assert r_both.dsc_gt < same_both.dsc_gt
     # Ground-truth boxes on the ground-truth side only: detector runs on the prediction alone.
     det = ChangeDetector(clip["background"])
@@ -157,3 +159,77 @@ class _Forbidden:
 
     def detect(self, frames, classes):
         raise AssertionError("the detector must not run in this mode")
+
+
+class ColourStats:
+    """A deterministic crop embedder: per-channel mean and spread of a crop (unit vector); what a subject
+    looks like, independent of where it stands."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def embed(self, crops):
+        out = []
+        for c in crops:
+            self.shapes.append(c.shape)
+            f = c.reshape(-1, 3).astype(np.float64)
+            v = np.concatenate([f.mean(0), f.std(0) * 3])
+            out.append(v / np.linalg.norm(v))
+        return np.stack(out)
+
+
+def _shift(clip, dx: int):
+    """The subject drawn dx pixels to the side of where it is (target half), on the empty background."""
+    c = clip["context_frames"]
+    out = clip["video"].copy()
+    for t in range(c, out.shape[0]):
+        m = clip["masks"][t]
+        out[t][m] = clip["background"][t][m]
+        ys, xs = np.nonzero(m)
+        keep = (xs - dx >= 0) & (xs - dx < out.shape[2])
+        out[t][ys[keep], xs[keep] - dx] = clip["video"][t][ys[keep], xs[keep]]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["gt_boxes", "detect"])
+def test_presence_counts_in_every_mode(clip, mode):
+    emb = ColourStats()
+    gone = vanish(clip["video"], clip["masks"], clip["background"])
+    same = _run(clip, clip["video"], emb, mode=mode)
+    vanished = _run(clip, gone, emb, mode=mode)
+    assert same.miss_rate == 0.0 and same.dsc_gt == pytest.approx(1.0)
+    assert vanished.miss_rate == 1.0 and vanished.dsc_gt == 0.0 and vanished.dsc_ctx == 0.0
+
+
+def test_a_shifted_subject_is_not_a_vanished_one(clip):
+    emb = ColourStats()
+    shifted = _shift(clip, 24)                  # more than the subject's width: IoU with its box is 0
+    gone = vanish(clip["video"], clip["masks"], clip["background"])
+    r_shift = _run(clip, shifted, emb, mode="detect")
+    r_gone = _run(clip, gone, emb, mode="detect")
+    assert r_shift.displaced > 0 and r_shift.miss_rate < 0.5 and r_shift.dsc_gt > 0.9
+    assert r_gone.miss_rate == 1.0 and r_gone.dsc_gt == 0.0
+    # far away (beyond the radius) it is not the subject's detection any more
+    r_off = dsc(*_halves(clip, shifted), clip["events"], clip["subjects"], detector=ChangeDetector(clip["background"]),
+                embedder=emb, config=DSCConfig(mode="detect", shift_radius=0.0))
+    assert r_off.displaced == 0 and r_off.miss_rate > r_shift.miss_rate
+
+
+def test_tall_crops_are_padded_to_a_square_not_cut():
+    from hmworld.metrics.dsc import pad_square
+    from hmworld.metrics.conventions import DSC_PAD_FILL
+
+    rng = np.random.default_rng(0)
+    tall = rng.integers(0, 256, (36, 20, 3), dtype=np.uint8)
+    sq = pad_square(tall)
+    assert sq.shape == (36, 36, 3)
+    assert np.array_equal(sq[:, 8:28], tall)                         # every pixel kept, centred
+    assert (sq[:, :8] == DSC_PAD_FILL).all() and (sq[:, 28:] == DSC_PAD_FILL).all()
+    wide = rng.integers(0, 256, (5, 12, 3), dtype=np.uint8)
+    assert np.array_equal(pad_square(wide)[3:8], wide)
+
+
+def test_the_embedder_sees_square_crops(clip):
+    emb = ColourStats()
+    _run(clip, clip["video"], emb, mode="gt_boxes")
+    assert emb.shapes and all(h == w for h, w, _ in emb.shapes)
