@@ -15,7 +15,7 @@ import numpy as np
 from hmworld.body import Body
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
-from hmworld.errors import HMWorldError
+from hmworld.errors import ConfigError, HMWorldError
 from hmworld.geometry import gl_projection, gl_view
 from hmworld.primitives import unit_mesh
 from hmworld.render.base import Frame, Renderer, scene_instances, sky_instance, sun_direction
@@ -26,6 +26,7 @@ PRIMITIVES = ("cube", "sphere", "cylinder", "cone")
 SUBJECT_TEXTURE_SCALE = 2.5  # pattern repeats per metre on bodies (stripes, patches)
 FLAG_LIT, FLAG_GROUND, FLAG_SKY = 0, 1, 2
 MAX_SHADOWS = 3
+SUBJECT_STYLES = ("primitive", "asset")
 
 INSTANCE_DTYPE = np.dtype([("model", "<f4", 16), ("color", "<f4", 3), ("size", "<f4", 3), ("tex", "<f4"),
                            ("tex_scale", "<f4"), ("id", "<u4"), ("flags", "<u4")])
@@ -152,10 +153,18 @@ def create_egl_context():
 class EmbeddedRenderer(Renderer):
     name = "embedded"
 
-    def __init__(self, catalog: Catalog, near: float = 0.1, far: float = 300.0, read_depth: bool = False):
+    def __init__(self, catalog: Catalog, near: float = 0.1, far: float = 300.0, read_depth: bool = False,
+                 subjects_style: str = "primitive", asset_cache: str | None = None):
         super().__init__(catalog)
         self.near, self.far, self.read_depth = near, far, read_depth
+        if subjects_style not in SUBJECT_STYLES:
+            raise ConfigError(f"renderer.subjects_style must be one of {list(SUBJECT_STYLES)}, got {subjects_style!r}")
         self.ctx = create_egl_context()
+        self.skinned = None
+        if subjects_style == "asset":  # preview: skinned 0 A.D. models (hmworld/render/skinned.py)
+            from hmworld.render.skinned import SkinnedSubjects
+
+            self.skinned = SkinnedSubjects(self.ctx, catalog, asset_cache)
         self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         tex = texture_stack()
         self.textures = self.ctx.texture_array((TEX_SIZE, TEX_SIZE, tex.shape[0]), 1, tex.tobytes())
@@ -192,6 +201,9 @@ class EmbeddedRenderer(Renderer):
         return self._bodies[name]
 
     def close(self) -> None:
+        if getattr(self, "skinned", None) is not None:
+            self.skinned.close()
+            self.skinned = None
         if getattr(self, "ctx", None) is not None:
             self.ctx.release()
             self.ctx = None
@@ -217,8 +229,14 @@ class EmbeddedRenderer(Renderer):
 
         static = _static_records(scene)
         bodies = [self.body(t.name) for t in spec.subjects]
-        posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in zip(bodies, spec.subjects)]
-        dynamic_meta = [_body_records(b, t.instance_id) for b, t in zip(bodies, spec.subjects)]
+        skinned = set()
+        if self.skinned is not None:
+            names = ("u_sun_dir", "u_sun_color", "u_ambient", "u_ambient_tint")
+            skinned = self.skinned.begin_clip(spec, {k: p[k].value for k in names}, p["u_proj"].read())
+        posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in zip(bodies, spec.subjects)
+                 if t.instance_id not in skinned]
+        dynamic_meta = [_body_records(b, t.instance_id) for b, t in zip(bodies, spec.subjects)
+                        if t.instance_id not in skinned]
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.disable(moderngl.CULL_FACE)
         fbo.use()
@@ -248,6 +266,8 @@ class EmbeddedRenderer(Renderer):
                 if len(data) == 0:
                     continue
                 self._draw(prim, data)
+            if skinned:
+                self.skinned.draw_frame(f, gl_view(c2w).T.astype("f4").tobytes())
             yield self._read(width, height)
 
     def _draw(self, prim: str, data: np.ndarray) -> None:

@@ -1,0 +1,84 @@
+"""Linear-blend skinning for 0 A.D. meshes, in numpy: the reference the GPU path is checked against.
+
+A PSA frame gives every bone's absolute pose; the skinning matrix of bone b is pose_b @ inverse(bind_b)
+(bind from the PMD), and a vertex moves to sum_i w_i * skin[b_i] @ v. Between frames, translations are
+interpolated linearly and rotations by normalised lerp along the shorter arc. A prop (a head) follows its
+bone: pose_bone @ T(prop.translation) @ R(prop.rotation).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hmworld.assets.formats import NO_BONE, Animation, Mesh, PropPoint
+
+# 0 A.D. model space: y up, the model facing -z, its left side at +x (left-handed: prop points "*_L" lie at
+# x > 0, heads at z < 0). Ours: x forward, y left, z up (right-handed), so the change of axes is a reflection.
+ZEROAD_TO_LOCAL = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """[..., 4] quaternions (x, y, z, w) -> [..., 3, 3] rotation matrices (normalised first)."""
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def pose_matrices(states: np.ndarray) -> np.ndarray:
+    """BONE_STATE records [...] -> [..., 4, 4] rigid transforms."""
+    m = np.zeros(states.shape + (4, 4))
+    m[..., :3, :3] = quat_to_matrix(states["rotation"])
+    m[..., :3, 3] = states["translation"]
+    m[..., 3, 3] = 1.0
+    return m
+
+
+def animation_pose(anim: Animation, phase: float) -> np.ndarray:
+    """Bone poses [B, 4, 4] at `phase` cycles through a looping animation (frame F-1 closes the loop)."""
+    span = max(anim.num_frames - 1, 1)
+    t = (float(phase) % 1.0) * span
+    i0 = min(int(np.floor(t)), anim.num_frames - 1)
+    i1 = min(i0 + 1, anim.num_frames - 1)
+    a = t - i0
+    k0, k1 = anim.keys[i0], anim.keys[i1]
+    trans = (1 - a) * k0["translation"].astype(np.float64) + a * k1["translation"]
+    q0, q1 = k0["rotation"].astype(np.float64), k1["rotation"].astype(np.float64)
+    q1 = np.where((np.sum(q0 * q1, axis=-1) < 0)[:, None], -q1, q1)
+    rot = (1 - a) * q0 + a * q1
+    m = np.zeros((anim.num_bones, 4, 4))
+    m[:, :3, :3] = quat_to_matrix(rot)
+    m[:, :3, 3] = trans
+    m[:, 3, 3] = 1.0
+    return m
+
+
+def skin_palette(mesh: Mesh, pose: np.ndarray) -> np.ndarray:
+    """[B, 4, 4] skinning matrices pose @ inverse(bind)."""
+    if pose.shape[0] < mesh.num_bones:
+        raise ValueError(f"the animation has {pose.shape[0]} bones, the mesh's skeleton {mesh.num_bones}")
+    return pose[:mesh.num_bones] @ np.linalg.inv(pose_matrices(mesh.bind_pose))
+
+
+def skin_vertices(mesh: Mesh, palette: np.ndarray) -> np.ndarray:
+    """Skinned positions [V, 3] (model space). Vertices with no bone stay where they are."""
+    ids = mesh.bone_ids.astype(np.int64)
+    w = np.where(ids == NO_BONE, 0.0, mesh.bone_weights.astype(np.float64))
+    ids = np.where(ids == NO_BONE, 0, ids)
+    pos = np.concatenate([mesh.positions.astype(np.float64), np.ones((len(ids), 1))], axis=1)
+    if len(palette) == 0:
+        return pos[:, :3]
+    moved = np.einsum("vkij,vj->vki", palette[ids], pos)  # [V, 4, 4]
+    out = np.einsum("vk,vki->vi", w, moved)[:, :3]
+    total = w.sum(axis=1, keepdims=True)
+    return np.where(total > 1e-6, out / np.maximum(total, 1e-6), pos[:, :3])
+
+
+def prop_transform(prop: PropPoint, pose: np.ndarray) -> np.ndarray:
+    local = np.eye(4)
+    local[:3, :3] = quat_to_matrix(prop.rotation)
+    local[:3, 3] = prop.translation
+    return local if prop.bone is None else pose[prop.bone] @ local

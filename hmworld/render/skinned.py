@@ -1,0 +1,280 @@
+"""Skinned, animated, textured subjects for the embedded renderer (the opt-in `subjects_style=asset`).
+
+Each catalog subject maps to a 0 A.D. model (hmworld.assets.zeroad). Meshes live in GPU buffers once per
+renderer; per frame the CPU computes the bone palette (pose @ inverse bind, `hmworld.assets.skinning`) from
+the subject's walk phase, and the vertex shader blends up to four bones per vertex. The fragment shader
+writes the same three attachments as the primitive program (lit RGB, instance id, metric depth), so masks
+stay exact. Heads of people are separate meshes carried by the skeleton's "head" prop point.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hmworld.assets.formats import NO_BONE, Animation, Mesh, read_pmd, read_psa
+from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, prop_transform, skin_palette,
+                                     skin_vertices)
+from hmworld.assets.zeroad import ASSETS, anim_path, asset_for_subject, mesh_path, require_cache, texture_path
+from hmworld.errors import HMWorldError
+
+MAX_BONES = 128
+IDLE_CYCLE_S = 4.0  # an idle animation plays once per this many seconds
+WALKING_RATE = 0.02  # walk cycles per second: below this a subject stands (idle animation), above it walks
+
+VERTEX_SHADER = """
+#version 330
+in vec3 in_pos;
+in vec3 in_normal;
+in vec2 in_uv;
+in vec4 in_bones;
+in vec4 in_weights;
+layout(std140) uniform Palette { mat4 u_bones[128]; };
+uniform mat4 u_model;
+uniform mat4 u_view;
+uniform mat4 u_proj;
+out vec3 v_normal;
+out vec2 v_uv;
+out float v_depth;
+void main() {
+    float total = dot(in_weights, vec4(1.0));
+    mat4 skin = mat4(1.0);
+    if (total > 1e-6) {
+        skin = (in_weights.x * u_bones[int(in_bones.x)] + in_weights.y * u_bones[int(in_bones.y)]
+              + in_weights.z * u_bones[int(in_bones.z)] + in_weights.w * u_bones[int(in_bones.w)]) / total;
+    }
+    vec4 world = u_model * (skin * vec4(in_pos, 1.0));
+    vec4 eye = u_view * world;
+    v_normal = mat3(u_model) * (mat3(skin) * in_normal);
+    v_uv = in_uv;
+    v_depth = -eye.z;
+    gl_Position = u_proj * eye;
+}
+"""
+
+FRAGMENT_SHADER = """
+#version 330
+in vec3 v_normal;
+in vec2 v_uv;
+in float v_depth;
+uniform sampler2D u_texture;
+uniform vec3 u_tint;
+uniform int u_player;
+uniform uint u_id;
+uniform vec3 u_sun_dir;
+uniform vec3 u_sun_color;
+uniform float u_ambient;
+uniform vec3 u_ambient_tint;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out uint f_id;
+layout(location = 2) out float f_depth;
+void main() {
+    vec4 tex = texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y));
+    vec3 albedo = u_player == 1 ? tex.rgb * mix(u_tint, vec3(1.0), tex.a) : tex.rgb;
+    vec3 n = normalize(v_normal);
+    float sun = max(dot(n, u_sun_dir), 0.0);
+    vec3 light = u_ambient * u_ambient_tint * (0.8 + 0.2 * n.z) + (1.0 - 0.5 * u_ambient) * u_sun_color * sun;
+    f_color = vec4(clamp(albedo * light, 0.0, 1.0), 1.0);
+    f_id = u_id;
+    f_depth = v_depth;
+}
+"""
+
+
+def decode_texture(data: bytes, what: str) -> np.ndarray:
+    """DDS (DXT1/3/5 or uncompressed) -> RGBA uint8 [H, W, 4], top row first, through Pillow."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGBA"), np.uint8).copy()
+    except Exception as exc:  # Pillow raises several types for bad files
+        raise HMWorldError(f"{what}: could not decode texture ({exc})") from exc
+
+
+@dataclass
+class LoadedAsset:
+    """CPU side of one asset: mesh, animations, normalisation to a 1-unit-tall model in our axes."""
+
+    mesh: Mesh
+    walk: Animation
+    idle: Animation
+    head: Mesh | None
+    head_prop: object | None
+    height: float  # model units from the ground to the top of the head, walk pose at phase 0
+
+    def pose(self, walk_phase: float, idle_phase: float, moving: bool) -> np.ndarray:
+        return animation_pose(self.walk, walk_phase) if moving else animation_pose(self.idle, idle_phase)
+
+
+def load_asset(cache: Path, name: str) -> LoadedAsset:
+    spec = ASSETS[name]
+    read = lambda rel: (cache / rel).read_bytes()  # noqa: E731
+    mesh = read_pmd(read(mesh_path(spec.mesh)), mesh_path(spec.mesh))
+    walk = read_psa(read(anim_path(spec.walk)), anim_path(spec.walk))
+    idle = read_psa(read(anim_path(spec.idle)), anim_path(spec.idle))
+    for anim in (walk, idle):
+        if anim.num_bones < mesh.num_bones:
+            raise HMWorldError(f"{name}: animation {anim.name!r} has {anim.num_bones} bones, the mesh {mesh.num_bones}")
+    if mesh.num_bones > MAX_BONES:
+        raise HMWorldError(f"{name}: {mesh.num_bones} bones, the shader holds {MAX_BONES}")
+    head = prop = None
+    pose = animation_pose(walk, 0.0)
+    top = skin_vertices(mesh, skin_palette(mesh, pose))[:, 1].max()
+    if spec.head is not None:
+        head = read_pmd(read(mesh_path(spec.head.mesh)), mesh_path(spec.head.mesh))
+        props = [p for p in mesh.props if p.name == spec.head.prop_point]
+        if not props:
+            raise HMWorldError(f"{name}: the mesh has no {spec.head.prop_point!r} prop point")
+        prop = props[0]
+        hm = prop_transform(prop, pose)
+        top = max(top, (head.positions @ hm[:3, :3].T + hm[:3, 3])[:, 1].max())
+    return LoadedAsset(mesh, walk, idle, head, prop, float(top))
+
+
+class _GpuMesh:
+    def __init__(self, ctx, program, mesh: Mesh):
+        ids = mesh.bone_ids.astype(np.float32)
+        weights = np.where(mesh.bone_ids == NO_BONE, 0.0, mesh.bone_weights).astype(np.float32)
+        ids[mesh.bone_ids == NO_BONE] = 0.0
+        if mesh.num_bones == 0:  # a rigid prop: every vertex follows palette entry 0 (its attachment frame)
+            weights[:] = (1.0, 0.0, 0.0, 0.0)
+        vertices = np.concatenate([mesh.positions, mesh.normals, mesh.uvs[:, 0], ids, weights], axis=1)
+        self.vbo = ctx.buffer(np.ascontiguousarray(vertices, np.float32).tobytes())
+        self.ibo = ctx.buffer(mesh.faces.astype(np.uint32).tobytes())
+        self.vao = ctx.vertex_array(program, [(self.vbo, "3f 3f 2f 4f 4f", "in_pos", "in_normal", "in_uv",
+                                               "in_bones", "in_weights")], index_buffer=self.ibo)
+
+
+@dataclass
+class _Track:
+    """One subject of the clip being drawn."""
+
+    instance_id: int
+    asset: LoadedAsset
+    gpu: _GpuMesh
+    gpu_head: _GpuMesh | None
+    texture: object
+    head_texture: object | None
+    tint: tuple[float, float, float]
+    hair: tuple[float, float, float]
+    player: bool
+    model: np.ndarray  # [F, 4, 4] model -> world (root placement @ axes and scale)
+    walk_phase: np.ndarray
+    moving: np.ndarray  # [F] bool
+    idle_phase: np.ndarray
+
+
+class SkinnedSubjects:
+    """Draws the subjects that have an asset into the embedded renderer's framebuffer."""
+
+    def __init__(self, ctx, catalog, asset_cache: str | None = None):
+        import moderngl
+
+        self.ctx, self.catalog = ctx, catalog
+        self.cache = require_cache(asset_cache)
+        self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
+        self.palette = ctx.buffer(reserve=MAX_BONES * 64, dynamic=True)
+        self.program["Palette"].binding = 0
+        self.program["u_texture"].value = 1
+        self._mipmap = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)
+        self._assets: dict[str, LoadedAsset] = {}
+        self._gpu: dict[str, _GpuMesh] = {}
+        self._textures: dict[str, object] = {}
+        self._tracks: list[_Track] = []
+
+    def supports(self, subject_name: str) -> bool:
+        return asset_for_subject(self.catalog.subjects[subject_name]) is not None
+
+    def asset(self, name: str) -> LoadedAsset:
+        if name not in self._assets:
+            self._assets[name] = load_asset(self.cache, name)
+        return self._assets[name]
+
+    def _gpu_mesh(self, key: str, mesh: Mesh) -> _GpuMesh:
+        if key not in self._gpu:
+            self._gpu[key] = _GpuMesh(self.ctx, self.program, mesh)
+        return self._gpu[key]
+
+    def _texture(self, rel: str):
+        if rel not in self._textures:
+            rgba = decode_texture((self.cache / rel).read_bytes(), rel)
+            tex = self.ctx.texture((rgba.shape[1], rgba.shape[0]), 4, rgba.tobytes())
+            tex.build_mipmaps()
+            tex.filter = self._mipmap
+            self._textures[rel] = tex
+        return self._textures[rel]
+
+    def begin_clip(self, spec, lighting: dict, proj: bytes) -> set[int]:
+        """Prepare the clip's subjects; returns the instance ids drawn here (the rest stay primitives)."""
+        p = self.program
+        p["u_proj"].write(proj)
+        for key, value in lighting.items():
+            if key in p:
+                p[key].value = value
+        self._tracks = []
+        fps = spec.video.fps
+        for t in spec.subjects:
+            subject = self.catalog.subjects[t.name]
+            choice = asset_for_subject(subject)
+            if choice is None:
+                continue
+            name, variant = choice
+            spec_a = ASSETS[name]
+            asset = self.asset(name)
+            scale = subject.height / asset.height
+            axes = np.eye(4)
+            axes[:3, :3] = scale * ZEROAD_TO_LOCAL
+            root = np.zeros((spec.num_frames, 4, 4))
+            c, s = np.cos(t.headings), np.sin(t.headings)
+            root[:, 0, 0], root[:, 0, 1], root[:, 1, 0], root[:, 1, 1] = c, -s, s, c
+            root[:, 2, 2] = root[:, 3, 3] = 1.0
+            root[:, :3, 3] = t.positions
+            # walking follows the walk phase (it advances with the distance walked, as the primitive limbs do)
+            rate = np.abs(np.diff(np.asarray(t.walk_phase, float))) * fps
+            rate = np.concatenate([rate[:1], rate]) if len(rate) else np.zeros(spec.num_frames)
+            head_tex = None
+            if spec_a.head is not None:
+                head_tex = self._texture(texture_path(spec_a.head.textures[variant % len(spec_a.head.textures)]))
+            colors = subject.colors
+            self._tracks.append(_Track(
+                t.instance_id, asset, self._gpu_mesh(name, asset.mesh),
+                self._gpu_mesh(name + "/head", asset.head) if asset.head is not None else None,
+                self._texture(texture_path(spec_a.textures[variant % len(spec_a.textures)])), head_tex,
+                tuple(colors.get("top", colors.get("body", (0.5, 0.5, 0.5)))),
+                tuple(colors.get("hair", (0.3, 0.2, 0.1))), spec_a.material == "player", root @ axes,
+                np.asarray(t.walk_phase, float), rate > WALKING_RATE,
+                np.arange(spec.num_frames) / (fps * IDLE_CYCLE_S)))
+        return {tr.instance_id for tr in self._tracks}
+
+    def draw_frame(self, f: int, view: bytes) -> None:
+        p = self.program
+        p["u_view"].write(view)
+        for tr in self._tracks:
+            pose = tr.asset.pose(tr.walk_phase[f], tr.idle_phase[f], bool(tr.moving[f]))
+            p["u_id"].value = tr.instance_id
+            p["u_model"].write(tr.model[f].T.astype("f4").tobytes())
+            self._draw(tr.gpu, skin_palette(tr.asset.mesh, pose), tr.texture, tr.tint, tr.player)
+            if tr.gpu_head is not None:
+                head = prop_transform(tr.asset.head_prop, pose)[None]
+                self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, True)
+
+    def _draw(self, gpu: _GpuMesh, palette: np.ndarray, texture, tint, player: bool) -> None:
+        data = np.ascontiguousarray(palette.transpose(0, 2, 1), np.float32).tobytes()  # column-major mat4s
+        self.palette.write(data)
+        self.palette.bind_to_uniform_block(0)
+        texture.use(1)
+        self.program["u_tint"].value = tint
+        self.program["u_player"].value = int(player)
+        gpu.vao.render()
+
+    def close(self) -> None:
+        for tex in self._textures.values():
+            tex.release()
+        for g in self._gpu.values():
+            g.vao.release()
+            g.vbo.release()
+            g.ibo.release()
+        self._textures, self._gpu = {}, {}
