@@ -16,8 +16,8 @@ import pytest
 
 from hmworld.assets import zeroad
 from hmworld.assets.formats import NO_BONE, AssetFormatError, read_pmd, read_psa
-from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, pose_matrices, prop_transform, skin_palette,
-                                     skin_vertices)
+from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_pose, pose_matrices, prop_transform,
+                                     skin_palette, skin_vertices, walk_weights)
 from hmworld.clipspec import ClipSpec, SubjectTrack, VideoSpec
 from hmworld.geometry import Intrinsics, look_at, project, world_to_camera
 from render_testlib import HMWORLD, SMALL, run_cli
@@ -214,6 +214,18 @@ def test_skinning_matches_hand_computed_poses():
     np.testing.assert_allclose(pose_matrices(mesh.bind_pose)[1, :3, 3], [0, 1, 0])
 
 
+def test_walk_and_idle_cross_fade():
+    mesh, walk = read_pmd(two_bone_mesh()), read_psa(walk_anim())
+    bent = read_psa(psa_bytes("bent", 33.3, [[((0, 0, 0), (0, 0, 0, 1)), ((0, 1, 0), BEND)]] * 2))
+    # half walk (rest at phase 0) and half the bent idle: 45 degrees, as halfway through the walk's first span
+    halfway = skin_vertices(mesh, skin_palette(mesh, blended_pose(walk, 0.0, bent, 0.0, 0.5)))
+    np.testing.assert_allclose(halfway, skin_vertices(mesh, skin_palette(mesh, animation_pose(walk, 0.25))), atol=1e-6)
+    np.testing.assert_allclose(blended_pose(walk, 0.5, bent, 0.0, 1.0), animation_pose(walk, 0.5))
+    np.testing.assert_allclose(blended_pose(walk, 0.5, bent, 0.0, 0.0), animation_pose(bent, 0.0))
+    w = walk_weights(np.array([1, 1, 0, 0, 0, 0, 0, 1, 1], bool), fps=10, fade_s=0.3)
+    np.testing.assert_allclose(w, [1, 1, 2 / 3, 1 / 3, 0, 0, 0, 1 / 3, 2 / 3])
+
+
 def test_axes_turn_zeroad_models_into_our_frame():
     # 0 A.D.: y up, facing -z, left at +x  ->  ours: z up, facing +x, left at +y
     np.testing.assert_array_equal(ZEROAD_TO_LOCAL @ [0, 1, 0], [0, 0, 1])
@@ -298,7 +310,7 @@ def _expected_mask(spec, catalog, renderer, f: int, track) -> np.ndarray:
     subject = catalog.subjects[track.name]
     name, _ = zeroad.asset_for_subject(subject)
     asset = load_asset(renderer.skinned.cache, name)
-    pose = asset.pose(track.walk_phase[f], 0.0, True)  # the phase advances every frame: walking
+    pose = asset.pose(track.walk_phase[f], 0.0, 1.0)  # the phase advances every frame: walking
     parts = [(skin_vertices(asset.mesh, skin_palette(asset.mesh, pose)), asset.mesh.faces)]
     if asset.head is not None:
         hm = prop_transform(asset.head_prop, pose)

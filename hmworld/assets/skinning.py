@@ -37,23 +37,63 @@ def pose_matrices(states: np.ndarray) -> np.ndarray:
     return m
 
 
-def animation_pose(anim: Animation, phase: float) -> np.ndarray:
-    """Bone poses [B, 4, 4] at `phase` cycles through a looping animation (frame F-1 closes the loop)."""
+def animation_state(anim: Animation, phase: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bone translations [B, 3] and unit quaternions [B, 4] at `phase` cycles through a looping animation
+    (frame F-1 closes the loop)."""
     span = max(anim.num_frames - 1, 1)
     t = (float(phase) % 1.0) * span
     i0 = min(int(np.floor(t)), anim.num_frames - 1)
     i1 = min(i0 + 1, anim.num_frames - 1)
-    a = t - i0
     k0, k1 = anim.keys[i0], anim.keys[i1]
-    trans = (1 - a) * k0["translation"].astype(np.float64) + a * k1["translation"]
-    q0, q1 = k0["rotation"].astype(np.float64), k1["rotation"].astype(np.float64)
-    q1 = np.where((np.sum(q0 * q1, axis=-1) < 0)[:, None], -q1, q1)
-    rot = (1 - a) * q0 + a * q1
-    m = np.zeros((anim.num_bones, 4, 4))
-    m[:, :3, :3] = quat_to_matrix(rot)
-    m[:, :3, 3] = trans
+    return blend_states((k0["translation"], k0["rotation"]), (k1["translation"], k1["rotation"]), t - i0)
+
+
+def blend_states(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], w: float):
+    """(1 - w) a + w b: translations linearly, rotations by normalised lerp along the shorter arc."""
+    ta, qa = np.asarray(a[0], np.float64), np.asarray(a[1], np.float64)
+    tb, qb = np.asarray(b[0], np.float64), np.asarray(b[1], np.float64)
+    qb = np.where((np.sum(qa * qb, axis=-1) < 0)[:, None], -qb, qb)
+    q = (1 - w) * qa + w * qb
+    return (1 - w) * ta + w * tb, q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def state_matrices(translation: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    m = np.zeros((len(translation), 4, 4))
+    m[:, :3, :3] = quat_to_matrix(rotation)
+    m[:, :3, 3] = translation
     m[:, 3, 3] = 1.0
     return m
+
+
+def animation_pose(anim: Animation, phase: float) -> np.ndarray:
+    """Bone poses [B, 4, 4] at `phase` cycles through a looping animation."""
+    return state_matrices(*animation_state(anim, phase))
+
+
+def blended_pose(walk: Animation, walk_phase: float, idle: Animation, idle_phase: float, walk_weight: float) -> np.ndarray:
+    """The walk cycle, the idle cycle, or a cross-fade of the two (walk_weight 1: walking)."""
+    if walk_weight >= 1.0:
+        return animation_pose(walk, walk_phase)
+    if walk_weight <= 0.0:
+        return animation_pose(idle, idle_phase)
+    n = min(walk.num_bones, idle.num_bones)
+    w_t, w_q = animation_state(walk, walk_phase)
+    i_t, i_q = animation_state(idle, idle_phase)
+    return state_matrices(*blend_states((i_t[:n], i_q[:n]), (w_t[:n], w_q[:n]), walk_weight))
+
+
+def walk_weights(walking: np.ndarray, fps: float, fade_s: float = 0.3) -> np.ndarray:
+    """Per frame, how much of the walk cycle shows (0 idle .. 1 walking): it ramps linearly over `fade_s`
+    (a whole number of frames) towards 1 while the subject walks and towards 0 while it stands, starting
+    settled. Counted in whole steps, so the ends are exactly 0 and 1."""
+    walking = np.asarray(walking, bool)
+    n = max(1, int(round(fade_s * fps)))
+    out = np.zeros(len(walking))
+    k = n if len(walking) and walking[0] else 0
+    for i, moving in enumerate(walking):
+        k = min(n, k + 1) if moving else max(0, k - 1)
+        out[i] = k / n
+    return out
 
 
 def skin_palette(mesh: Mesh, pose: np.ndarray) -> np.ndarray:

@@ -61,7 +61,8 @@ class Head:
 class AssetSpec:
     """One skinned subject model: mesh, walk and idle cycles, texture variants (first is the default).
     material "player": the texture's alpha marks regions painted with the subject's colour (0 A.D.'s
-    player_trans); "opaque": the texture as is."""
+    player_trans); "alpha": alpha below one half is cut out (basic_trans: feathers, fur); "recolour": white
+    and grey cloth takes the subject's colour (a plain robe becomes "a man in a red ..."); "opaque": as is."""
 
     mesh: str
     walk: str
@@ -80,8 +81,8 @@ class AssetSpec:
 
 
 ASSETS: dict[str, AssetSpec] = {
-    "man": AssetSpec("skeletal/new/m_tunic_short", "biped/citizen/walk_relax_m", "biped/citizen/idle_relax_f",
-                     ("skeletal/hele/tunic_01_01.png", "skeletal/hele/tunic_01_02.png"), "player",
+    "man": AssetSpec("skeletal/new/m_tunic_long", "biped/citizen/walk_relax_m", "biped/citizen/idle_relax_f",
+                     ("skeletal/han/tunic_01_01.png",), "recolour",
                      Head("props/new/dude_head", ("props/head/hele_b.dds", "props/head/generic_a.dds")), "person"),
     "woman": AssetSpec("skeletal/new/f_dress", "biped/citizen/walk_relax_f", "biped/citizen/idle_relax_f",
                        ("skeletal/celt/dress_female_01_01.png",), "player",
@@ -103,13 +104,13 @@ ASSETS: dict[str, AssetSpec] = {
     "giraffe": AssetSpec("skeletal/giraffe_adult", "quadraped/giraffe_adult_walk", "quadraped/giraffe_adult_idle_01",
                          ("skeletal/animal_giraffe.png", "skeletal/animal_giraffeb.png"), coco="giraffe"),
     "wolfhound": AssetSpec("skeletal/wolfhound", "quadraped/wolfhound_walk", "quadraped/wolfhound_idle1",
-                           ("skeletal/brit/wolfhound.png",), coco="dog"),
+                           ("skeletal/brit/wolfhound.png",), "alpha", coco="dog"),
     "wolf": AssetSpec("skeletal/wolf", "quadraped/wolf_walk", "quadraped/wolf_idle_01",
                       ("skeletal/animal_wolf_grey.png", "skeletal/animal_wolf.png"), coco="dog"),
     "chicken": AssetSpec("skeletal/chicken", "quadraped/chicken_walk", "quadraped/chicken_idle_01",
                          ("skeletal/animal_chicken.dds", "skeletal/animal_chicken_b.dds"), coco="bird"),
     "peacock": AssetSpec("skeletal/peacock", "quadraped/peacock_walk", "quadraped/peacock_idle",
-                         ("skeletal/animal_peacock.png",), coco="bird"),
+                         ("skeletal/animal_peacock.png",), "alpha", coco="bird"),
 }
 
 # Catalog subject -> (asset, texture variant index). Subjects not listed use their COCO class's default.

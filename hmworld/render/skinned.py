@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from hmworld.assets.formats import NO_BONE, Animation, Mesh, read_pmd, read_psa
-from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, prop_transform, skin_palette,
-                                     skin_vertices)
+from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_pose, prop_transform, skin_palette,
+                                     skin_vertices, walk_weights)
 from hmworld.assets.zeroad import ASSETS, anim_path, asset_for_subject, mesh_path, require_cache, texture_path
 from hmworld.errors import HMWorldError
 
 MAX_BONES = 128
 IDLE_CYCLE_S = 4.0  # an idle animation plays once per this many seconds
+MATERIAL_MODES = {"opaque": 0, "player": 1, "alpha": 2, "recolour": 3}
 WALKING_RATE = 0.02  # walk cycles per second: below this a subject stands (idle animation), above it walks
 
 VERTEX_SHADER = """
@@ -61,7 +62,7 @@ in vec2 v_uv;
 in float v_depth;
 uniform sampler2D u_texture;
 uniform vec3 u_tint;
-uniform int u_player;
+uniform int u_mode;  // 0 opaque, 1 player colour where alpha < 1, 2 alpha-tested cut-outs, 3 recolour grey cloth
 uniform uint u_id;
 uniform vec3 u_sun_dir;
 uniform vec3 u_sun_color;
@@ -71,8 +72,14 @@ layout(location = 0) out vec4 f_color;
 layout(location = 1) out uint f_id;
 layout(location = 2) out float f_depth;
 void main() {
-    vec4 tex = texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y));
-    vec3 albedo = u_player == 1 ? tex.rgb * mix(u_tint, vec3(1.0), tex.a) : tex.rgb;
+    vec4 tex = texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y));  // 0 A.D. uvs count v from the image's bottom
+    if (u_mode == 2 && tex.a < 0.5) discard;  // no colour, id or depth: masks follow the visible cut-out
+    vec3 albedo = u_mode == 1 ? tex.rgb * mix(u_tint, vec3(1.0), tex.a) : tex.rgb;
+    if (u_mode == 3) {  // unsaturated (white/grey) cloth takes the subject's colour; skin and leather keep theirs
+        float sat = max(tex.r, max(tex.g, tex.b)) - min(tex.r, min(tex.g, tex.b));
+        float cloth = 1.0 - smoothstep(0.05, 0.14, sat);
+        albedo = mix(tex.rgb, u_tint * min(1.25 * max(tex.r, max(tex.g, tex.b)), 1.0), cloth);
+    }
     vec3 n = normalize(v_normal);
     float sun = max(dot(n, u_sun_dir), 0.0);
     vec3 light = u_ambient * u_ambient_tint * (0.8 + 0.2 * n.z) + (1.0 - 0.5 * u_ambient) * u_sun_color * sun;
@@ -105,8 +112,8 @@ class LoadedAsset:
     head_prop: object | None
     height: float  # model units from the ground to the top of the head, walk pose at phase 0
 
-    def pose(self, walk_phase: float, idle_phase: float, moving: bool) -> np.ndarray:
-        return animation_pose(self.walk, walk_phase) if moving else animation_pose(self.idle, idle_phase)
+    def pose(self, walk_phase: float, idle_phase: float, walk_weight: float) -> np.ndarray:
+        return blended_pose(self.walk, walk_phase, self.idle, idle_phase, walk_weight)
 
 
 def load_asset(cache: Path, name: str) -> LoadedAsset:
@@ -160,10 +167,10 @@ class _Track:
     head_texture: object | None
     tint: tuple[float, float, float]
     hair: tuple[float, float, float]
-    player: bool
+    mode: int
     model: np.ndarray  # [F, 4, 4] model -> world (root placement @ axes and scale)
     walk_phase: np.ndarray
-    moving: np.ndarray  # [F] bool
+    walk_weight: np.ndarray  # [F] 0 standing (idle cycle) .. 1 walking, cross-faded
     idle_phase: np.ndarray
 
 
@@ -244,8 +251,8 @@ class SkinnedSubjects:
                 self._gpu_mesh(name + "/head", asset.head) if asset.head is not None else None,
                 self._texture(texture_path(spec_a.textures[variant % len(spec_a.textures)])), head_tex,
                 tuple(colors.get("top", colors.get("body", (0.5, 0.5, 0.5)))),
-                tuple(colors.get("hair", (0.3, 0.2, 0.1))), spec_a.material == "player", root @ axes,
-                np.asarray(t.walk_phase, float), rate > WALKING_RATE,
+                tuple(colors.get("hair", (0.3, 0.2, 0.1))), MATERIAL_MODES[spec_a.material], root @ axes,
+                np.asarray(t.walk_phase, float), walk_weights(rate > WALKING_RATE, fps),
                 np.arange(spec.num_frames) / (fps * IDLE_CYCLE_S)))
         return {tr.instance_id for tr in self._tracks}
 
@@ -253,21 +260,21 @@ class SkinnedSubjects:
         p = self.program
         p["u_view"].write(view)
         for tr in self._tracks:
-            pose = tr.asset.pose(tr.walk_phase[f], tr.idle_phase[f], bool(tr.moving[f]))
+            pose = tr.asset.pose(tr.walk_phase[f], tr.idle_phase[f], float(tr.walk_weight[f]))
             p["u_id"].value = tr.instance_id
             p["u_model"].write(tr.model[f].T.astype("f4").tobytes())
-            self._draw(tr.gpu, skin_palette(tr.asset.mesh, pose), tr.texture, tr.tint, tr.player)
+            self._draw(tr.gpu, skin_palette(tr.asset.mesh, pose), tr.texture, tr.tint, tr.mode)
             if tr.gpu_head is not None:
                 head = prop_transform(tr.asset.head_prop, pose)[None]
-                self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, True)
+                self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, MATERIAL_MODES["player"])
 
-    def _draw(self, gpu: _GpuMesh, palette: np.ndarray, texture, tint, player: bool) -> None:
+    def _draw(self, gpu: _GpuMesh, palette: np.ndarray, texture, tint, mode: int) -> None:
         data = np.ascontiguousarray(palette.transpose(0, 2, 1), np.float32).tobytes()  # column-major mat4s
         self.palette.write(data)
         self.palette.bind_to_uniform_block(0)
         texture.use(1)
         self.program["u_tint"].value = tint
-        self.program["u_player"].value = int(player)
+        self.program["u_mode"].value = mode
         gpu.vao.render()
 
     def close(self) -> None:
