@@ -11,7 +11,8 @@ import hashlib
 import json
 
 # 2: explicit colour convention when decoding; DSC crops padded to a square (no centre crop), a shifted
-#    subject matched by the nearby fallback, presence judged in gt_boxes mode.
+#    subject matched by the nearby fallback, presence judged in gt_boxes mode; DINO's own position-embedding
+#    resize for non-square frames (VBench parity).
 CONVENTION_VERSION = "2"
 
 # Identical frames have infinite PSNR. The cap keeps averages finite; it is above what any non-identical
@@ -56,7 +57,9 @@ CONVENTIONS: dict[str, str] = {
               "inputs mapped to [-1, 1], full resolution, spatial average; per frame, mean over frames per "
               "video, then over videos"),
     "subject_consistency": (
-        f"VBench: timm vit_base_patch16_224.dino CLS feature (dynamic image size); frames as float 0..255 "
+        f"VBench: DINO ViT-B/16 CLS feature as the DINO repository's VisionTransformer computes it (timm "
+        f"vit_base_patch16_224.dino layers with DINO's position-embedding resize: bicubic with scale factors "
+        f"((rows+0.1)/14, (cols+0.1)/14), none for square frames); frames as float 0..255 "
         f"resized short side to {VBENCH_DINO_SIZE} (bilinear, antialias off, long side int(224*long/short)), "
         f"bottom/right remainder dropped to multiples of {DINO_PATCH} by the stride-16 patch embedding, "
         f"/255, ImageNet mean/std; s_i = (max(0,cos(f_(i-1),f_i)) + max(0,cos(f_0,f_i)))/2 for i >= 1; "
@@ -68,7 +71,8 @@ CONVENTIONS: dict[str, str] = {
     "dsc": (
         f"per subject with an exit-entry event: frames from its first re-entry (entry_frame) to the clip end "
         f"where the ground truth shows it (visible_intervals, else visible_box, else every frame); "
-        f"YOLO11 ({DSC_YOLO_WEIGHTS}, conf {DSC_DETECTOR_CONF}, imgsz {DSC_DETECTOR_IMGSZ}) detections of the "
+        f"YOLO11 ({DSC_YOLO_WEIGHTS} unless another is chosen; details dsc_detector names the one used; conf "
+        f"{DSC_DETECTOR_CONF}, imgsz {DSC_DETECTOR_IMGSZ}) detections of the "
         f"subject's COCO class matched to the ground-truth visible_box (else box) by IoU >= {DSC_MATCH_IOU}, "
         f"highest IoU wins; without one, the detection of the class whose centre is nearest the ground-truth "
         f"box's centre, within {DSC_SHIFT_RADIUS:g} box diagonal(s) (a shifted subject is still itself; "

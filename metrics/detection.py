@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Protocol, Sequence
 
 import numpy as np
@@ -33,6 +34,13 @@ class CropEmbedder(Protocol):
         """L2-normalised embeddings [N, D] of uint8 RGB crops [h, w, 3]."""
 
 
+def detector_name(detector) -> str:
+    """How a score names the detector it used: its `name` (YoloDetector: the checkpoint file), else its class."""
+    if detector is None:
+        return "none"
+    return str(getattr(detector, "name", None) or type(detector).__name__)
+
+
 def iou(a: Box, b: Box) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -55,8 +63,11 @@ class YoloDetector:
     """ultralytics YOLO11 on RGB frames (ultralytics reads numpy arrays as BGR, so channels are flipped)."""
 
     def __init__(self, model, device: Optional[str] = None, conf: float = DSC_DETECTOR_CONF,
-                 imgsz: int = DSC_DETECTOR_IMGSZ, batch_frames: int = 8):
+                 imgsz: int = DSC_DETECTOR_IMGSZ, batch_frames: int = 8, name: Optional[str] = None):
         self.model, self.device, self.conf, self.imgsz, self.batch_frames = model, device, conf, imgsz, batch_frames
+        # What the score records as its detector: the checkpoint file name (the model's own, else the given one).
+        ckpt = getattr(model, "ckpt_path", None) or getattr(model, "model_name", None)
+        self.name = name or (Path(str(ckpt)).name if ckpt else "YOLO")
 
     def detect(self, frames: np.ndarray, classes: Sequence[int]) -> list[list[Detection]]:
         out: list[list[Detection]] = []

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from .conventions import DSC_MATCH_IOU, DSC_MAX_CONTEXT_FRAMES, DSC_PAD_FILL, DSC_SHIFT_RADIUS
-from .detection import Box, CropEmbedder, Detection, Detector, crop, iou
+from .detection import Box, CropEmbedder, Detection, Detector, crop, detector_name, iou
 from .frames import MetricInputError, check_pair, check_video
 
 # detect: detector on every side, detections matched to the ground-truth box (the paper's metric).
@@ -66,6 +66,7 @@ class DSCResult:
     displaced: int = 0       # prediction crops matched by the nearby fallback (the subject came back shifted)
     absent: int = 0          # gt_boxes mode: prediction crops judged background (counted in misses)
     unjudged: int = 0        # gt_boxes mode: frames whose presence could not be judged (no room for a reference)
+    detector: str = "none"   # the detector used (YOLO checkpoint file name, or the injected detector's name)
 
 
 @dataclass
@@ -340,4 +341,5 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
         dsc_ctx=totals["ctx_sum"] / totals["ctx_terms"] if totals["ctx_terms"] else None,
         miss_rate=totals["misses"] / n if n else None, terms=n, misses=totals["misses"],
         gt_terms=totals["gt_terms"], ctx_terms=totals["ctx_terms"], mode=mode, subjects=tuple(per_subject),
-        displaced=displaced[0], absent=totals["absent"], unjudged=totals["unjudged"])
+        displaced=displaced[0], absent=totals["absent"], unjudged=totals["unjudged"],
+        detector=detector_name(detector if detect_pred or detect_gt else None))

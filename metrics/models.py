@@ -46,21 +46,63 @@ def load_lpips(weights_dir=None, device: Optional[str] = None, allow_download: O
     return model.eval().to(select_device(device))
 
 
+def dino_resample_pos_embed(pos_embed, rows: int, cols: int, frame_hw: tuple[int, int]):
+    """The position embedding [1, 1 + N, D] for a rows x cols patch grid, resampled the way the DINO
+    repository's VisionTransformer.interpolate_pos_encoding does (VBench loads that class): left as is when the
+    grid has N patches and the frame (before the patch embedding drops its remainder) is square; otherwise the
+    sqrt(N) x sqrt(N) grid is resized bicubically (align_corners off) with the *scale factors*
+    ((rows + 0.1) / sqrt(N), (cols + 0.1) / sqrt(N)), which also set the sampling positions. timm's
+    dynamic-size resampling instead resizes to the target size (other sampling positions, and it resamples a
+    square frame whose remainder is dropped), which differs by up to ~1e-4 in VBench's score."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    n = pos_embed.shape[1] - 1
+    if rows * cols == n and frame_hw[0] == frame_hw[1]:
+        return pos_embed
+    side = int(math.sqrt(n))
+    dim = pos_embed.shape[-1]
+    grid = pos_embed[:, 1:].float().reshape(1, side, side, dim).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, scale_factor=((rows + 0.1) / side, (cols + 0.1) / side), mode="bicubic",
+                         align_corners=False)
+    if tuple(grid.shape[-2:]) != (rows, cols):
+        raise RuntimeError(f"DINO position-embedding resize gave {tuple(grid.shape[-2:])}, expected {(rows, cols)}")
+    grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, dim).to(pos_embed.dtype)
+    return torch.cat([pos_embed[:, :1], grid], dim=1)
+
+
 def _patch_crop_module():
+    import types
+
+    import torch
     import torch.nn as nn
+
+    def dino_pos_embed(vit, x):
+        # timm's _pos_embed for a class-token ViT with dynamic size, with DINO's resampling (above).
+        b, rows, cols, c = x.shape
+        pos = dino_resample_pos_embed(vit.pos_embed, rows, cols, vit._dino_frame_hw)
+        x = torch.cat([vit.cls_token.expand(b, -1, -1), x.reshape(b, rows * cols, c)], dim=1) + pos
+        return vit.pos_drop(x)
 
     class DinoViT(nn.Module):
         """timm's ViT behaving like the DINO repository's model on any frame size: DINO's stride-16 patch
-        embedding silently drops the bottom/right remainder, timm's asserts divisibility, so crop first.
-        Also makes it a drop-in for vbench's `subject_consistency(model, ...)`."""
+        embedding silently drops the bottom/right remainder (timm asserts divisibility, so crop first), and
+        DINO resamples the position embedding its own way (dino_resample_pos_embed). Also a drop-in for
+        vbench's `subject_consistency(model, ...)`."""
 
         def __init__(self, vit):
             super().__init__()
+            if vit.reg_token is not None or vit.no_embed_class or not vit.dynamic_img_size:
+                raise ValueError("DINO ViT: expected a class-token ViT with dynamic_img_size=True")
             self.vit = vit
             self.patch = int(vit.patch_embed.patch_size[0])
+            vit._pos_embed = types.MethodType(dino_pos_embed, vit)
 
         def forward(self, x):
             h, w = x.shape[-2:]
+            self.vit._dino_frame_hw = (int(h), int(w))
             return self.vit(x[..., : h - h % self.patch, : w - w % self.patch])
 
     return DinoViT
@@ -174,7 +216,7 @@ class MetricModels:
             from .detection import YoloDetector
 
             self.detector = YoloDetector(load_yolo(self.weights_dir, self.yolo_weights, self.allow_download),
-                                         device=self._device)
+                                         device=self._device, name=Path(self.yolo_weights).name)
         return self.detector
 
     def get_embedder(self):

@@ -94,7 +94,7 @@ def score_clip(pred: np.ndarray, target: np.ndarray, context: Optional[np.ndarra
             values.update(dsc_gt=r.dsc_gt, dsc_ctx=r.dsc_ctx, dsc_miss_rate=r.miss_rate)
             details.update(dsc_mode=r.mode, dsc_terms=r.terms, dsc_misses=r.misses, dsc_gt_terms=r.gt_terms,
                            dsc_ctx_terms=r.ctx_terms, dsc_displaced=r.displaced, dsc_absent=r.absent,
-                           dsc_presence_unjudged=r.unjudged)
+                           dsc_presence_unjudged=r.unjudged, dsc_detector=r.detector)
         seconds[m] = time.perf_counter() - start
     conventions = {k: CONVENTIONS[k] for k in ("input", "decode", "scope", *metrics, "aggregation")}
     return ClipScore(values, details, conventions, CONVENTION_VERSION, seconds, clip_id)

@@ -120,16 +120,24 @@ def _lpips_lin_cache() -> list[Path]:
     return [Path(spec.origin).parent / "weights" / "v0.1" / "alex.pth"]
 
 
+def _vbench_cache() -> Path:
+    # vbench.utils: CACHE_DIR = $VBENCH_CACHE_DIR, else ~/.cache/vbench (the home folder, not $XDG_CACHE_HOME).
+    return Path(os.environ.get("VBENCH_CACHE_DIR") or Path.home() / ".cache" / "vbench")
+
+
 def _dino_cache() -> list[Path]:
     found = _hf_cached(DINO_HF_REPO, "model.safetensors")
-    # The DINO repository's own file, where torch.hub (and so VBench) caches it.
-    return ([found] if found else []) + [_torch_hub_checkpoints() / DINO_ORIGINAL_FILE]
+    # The DINO repository's own file: where VBench keeps it (its local DINO model) and where torch.hub caches it.
+    return ([found] if found else []) + [_vbench_cache() / "dino_model" / DINO_ORIGINAL_FILE,
+                                         _torch_hub_checkpoints() / DINO_ORIGINAL_FILE]
 
 
 def _clip_cache() -> list[Path]:
     out = [_hf_cached(CLIP_HF_REPO, name) for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")]
-    vbench_cache = Path(os.environ.get("VBENCH_CACHE_DIR") or _xdg_cache() / "vbench")
-    return [p for p in out if p] + [_xdg_cache() / "clip" / CLIP_OPENAI_FILE, vbench_cache / "clip_model" / CLIP_OPENAI_FILE]
+    # openai-clip's clip.load downloads to ~/.cache/clip (expanduser; it ignores $XDG_CACHE_HOME); VBench to
+    # its CACHE_DIR/clip_model.
+    return [p for p in out if p] + [Path.home() / ".cache" / "clip" / CLIP_OPENAI_FILE,
+                                    _vbench_cache() / "clip_model" / CLIP_OPENAI_FILE]
 
 
 def yolo_spec(name: str = DEFAULT_YOLO) -> WeightSpec:
@@ -140,7 +148,9 @@ def yolo_spec(name: str = DEFAULT_YOLO) -> WeightSpec:
             from ultralytics.utils import SETTINGS
         except ImportError:  # pragma: no cover
             return []
-        return [Path(SETTINGS["weights_dir"]) / name]
+        # ultralytics' attempt_download_asset: the name as given (relative to the working folder, where it also
+        # downloads a bare name), then its weights_dir setting.
+        return [Path(name).absolute(), Path(SETTINGS["weights_dir"]) / name]
 
     def download() -> Path:
         from ultralytics.utils import SETTINGS

@@ -21,6 +21,10 @@ def empty_caches(tmp_path, monkeypatch):
     from ultralytics.utils import SETTINGS
 
     monkeypatch.setitem(SETTINGS, "weights_dir", str(tmp_path / "ultralytics_weights"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))        # openai-clip / VBench defaults live under ~
+    monkeypatch.chdir(tmp_path / "cwd")                        # ultralytics looks in the working folder first
     return tmp_path
 
 
@@ -113,3 +117,56 @@ def test_weights_report_and_command(empty_caches, tmp_path, weights_dir, capsys,
 
     with pytest.raises(ConfigCompositionException):
         weights_main(["no_such_key=1"])
+
+
+def test_each_librarys_real_cache_rules(empty_caches, weights_dir, monkeypatch):
+    """openai-clip and VBench use ~/.cache even when $XDG_CACHE_HOME is set; VBench keeps DINO's own file under
+    $VBENCH_CACHE_DIR/dino_model; ultralytics finds (and downloads) a bare name in the working folder."""
+    home, xdg = empty_caches / "home", empty_caches / "xdg"
+    clip_file = weights_dir / "ViT-B-32-quickgelu.openai.safetensors"   # only its presence is looked up here
+    # a file where no library would put it is not found
+    (xdg / "clip").mkdir(parents=True)
+    shutil.copy(clip_file, xdg / "clip" / "ViT-B-32.pt")
+    assert W.locate(W.SPECS["clip_vitb32"]) == (None, "missing")
+    (home / ".cache" / "clip").mkdir(parents=True)
+    shutil.copy(clip_file, home / ".cache" / "clip" / "ViT-B-32.pt")
+    assert W.locate(W.SPECS["clip_vitb32"])[0] == home / ".cache" / "clip" / "ViT-B-32.pt"
+    # VBench: $VBENCH_CACHE_DIR, else ~/.cache/vbench (not $XDG_CACHE_HOME/vbench)
+    dino_pth = empty_caches / "vbench" / "dino_model" / "dino_vitbase16_pretrain.pth"
+    dino_pth.parent.mkdir(parents=True)
+    dino_pth.write_bytes(b"x")
+    assert W.locate(W.SPECS["dino_vitb16"]) == (dino_pth, "cache")
+    monkeypatch.delenv("VBENCH_CACHE_DIR")
+    assert W.locate(W.SPECS["dino_vitb16"]) == (None, "missing")
+    home_vb = home / ".cache" / "vbench" / "dino_model" / "dino_vitbase16_pretrain.pth"
+    home_vb.parent.mkdir(parents=True)
+    home_vb.write_bytes(b"x")
+    assert W.locate(W.SPECS["dino_vitb16"]) == (home_vb, "cache")
+    # ultralytics: the working folder before its weights_dir setting
+    assert W.locate(W.yolo_spec(TINY_YOLO)) == (None, "missing")
+    shutil.copy(weights_dir / TINY_YOLO, empty_caches / "cwd" / TINY_YOLO)
+    assert W.locate(W.yolo_spec(TINY_YOLO))[0] == empty_caches / "cwd" / TINY_YOLO
+
+
+def test_the_detector_used_is_recorded(weights_dir):
+    from hmworld.metrics import DSCConfig, MetricModels, dsc
+    from metrics_testlib import ChangeDetector, synthetic_clip
+
+    models = MetricModels(weights_dir=str(weights_dir), device="cpu", yolo_weights=TINY_YOLO, allow_download=False)
+    assert models.get_detector().name == TINY_YOLO
+    clip = synthetic_clip(c=21, t=21, seed=3)
+    c, v = 21, clip["video"]
+
+    class Stats:
+        def embed(self, crops):
+            import numpy as np
+
+            f = [np.r_[x.reshape(-1, 3).mean(0), 1.0] for x in crops]
+            return np.stack([x / np.linalg.norm(x) for x in f])
+
+    r = dsc(v[c:], v[c:], v[:c], clip["events"], clip["subjects"], detector=ChangeDetector(clip["background"]),
+            embedder=Stats())
+    assert r.detector == "ChangeDetector"
+    r = dsc(v[c:], v[c:], v[:c], clip["events"], clip["subjects"], embedder=Stats(), config=DSCConfig(mode="gt_boxes"),
+            models=models)
+    assert r.detector == "none"
