@@ -96,11 +96,16 @@ def walk_weights(walking: np.ndarray, fps: float, fade_s: float = 0.3) -> np.nda
     return out
 
 
-def skin_palette(mesh: Mesh, pose: np.ndarray) -> np.ndarray:
+def inverse_bind(mesh: Mesh) -> np.ndarray:
+    """[B, 4, 4] inverses of the bind pose (computed once per mesh by callers that skin every frame)."""
+    return np.linalg.inv(pose_matrices(mesh.bind_pose))
+
+
+def skin_palette(mesh: Mesh, pose: np.ndarray, inv_bind: np.ndarray | None = None) -> np.ndarray:
     """[B, 4, 4] skinning matrices pose @ inverse(bind)."""
     if pose.shape[0] < mesh.num_bones:
         raise ValueError(f"the animation has {pose.shape[0]} bones, the mesh's skeleton {mesh.num_bones}")
-    return pose[:mesh.num_bones] @ np.linalg.inv(pose_matrices(mesh.bind_pose))
+    return pose[:mesh.num_bones] @ (inverse_bind(mesh) if inv_bind is None else inv_bind)
 
 
 def skin_vertices(mesh: Mesh, palette: np.ndarray) -> np.ndarray:

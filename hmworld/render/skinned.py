@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from hmworld.assets.formats import NO_BONE, Animation, Mesh, read_pmd, read_psa
-from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_pose, prop_transform, skin_palette,
-                                     skin_vertices, walk_weights)
+from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_pose, inverse_bind, prop_transform,
+                                     skin_palette, skin_vertices, walk_weights)
 from hmworld.assets.zeroad import ASSETS, anim_path, asset_for_subject, mesh_path, require_cache, texture_path
 from hmworld.errors import HMWorldError
 
@@ -111,6 +111,7 @@ class LoadedAsset:
     head: Mesh | None
     head_prop: object | None
     height: float  # model units from the ground to the top of the head, walk pose at phase 0
+    inv_bind: np.ndarray  # [B, 4, 4]
 
     def pose(self, walk_phase: float, idle_phase: float, walk_weight: float) -> np.ndarray:
         return blended_pose(self.walk, walk_phase, self.idle, idle_phase, walk_weight)
@@ -138,7 +139,7 @@ def load_asset(cache: Path, name: str) -> LoadedAsset:
         prop = props[0]
         hm = prop_transform(prop, pose)
         top = max(top, (head.positions @ hm[:3, :3].T + hm[:3, 3])[:, 1].max())
-    return LoadedAsset(mesh, walk, idle, head, prop, float(top))
+    return LoadedAsset(mesh, walk, idle, head, prop, float(top), inverse_bind(mesh))
 
 
 class _GpuMesh:
@@ -263,7 +264,7 @@ class SkinnedSubjects:
             pose = tr.asset.pose(tr.walk_phase[f], tr.idle_phase[f], float(tr.walk_weight[f]))
             p["u_id"].value = tr.instance_id
             p["u_model"].write(tr.model[f].T.astype("f4").tobytes())
-            self._draw(tr.gpu, skin_palette(tr.asset.mesh, pose), tr.texture, tr.tint, tr.mode)
+            self._draw(tr.gpu, skin_palette(tr.asset.mesh, pose, tr.asset.inv_bind), tr.texture, tr.tint, tr.mode)
             if tr.gpu_head is not None:
                 head = prop_transform(tr.asset.head_prop, pose)[None]
                 self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, MATERIAL_MODES["player"])
