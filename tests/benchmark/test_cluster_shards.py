@@ -1,0 +1,27 @@
+"""The documented cluster path, run with Hydra's submitit launcher on the local executor (the `slurm` extra):
+`hmworld score --multirun shard=0,1 num_shards=2 hydra/launcher=submitit_local`, then `hmworld score-merge`,
+gives the same leaderboard as one process."""
+import pytest
+
+from hmworld.benchmark import build_leaderboard, score_submission
+from leaderboard_testlib import run_cli, score_rows
+
+pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra (hydra-submitit-launcher)")
+
+
+def test_submitit_local_shards_merge_to_the_one_process_table(small_split, subs, tmp_path):
+    one = tmp_path / "one" / "results.sqlite"
+    score_submission(subs["repeat-last"], small_split, one, metrics=["psnr", "ssim"], threads=1)
+    run_cli("score", "--multirun", f"submission={subs['repeat-last']}", f"split={small_split}",
+            f"results={tmp_path}/shards/${{shard}}.sqlite", "metrics=[psnr,ssim]", "threads=1", "progress=false",
+            "shard=0,1", "num_shards=2", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+            f"hydra.sweep.dir={tmp_path}/sweep", timeout=600)
+    shards = sorted((tmp_path / "shards").glob("*.sqlite"))
+    assert [p.name for p in shards] == ["0.sqlite", "1.sqlite"]
+    assert (tmp_path / "sweep" / ".submitit").is_dir()                # really went through submitit
+    merged = tmp_path / "merged" / "results.sqlite"
+    run_cli("score-merge", f"inputs=[{shards[0]},{shards[1]}]", f"results={merged}")
+    assert score_rows(merged) == score_rows(one)
+    a, b = build_leaderboard(one, tmp_path / "site-one"), build_leaderboard(merged, tmp_path / "site-merged")
+    for name in ("leaderboard.csv", "leaderboard.md", "index.html"):
+        assert (a.out / name).read_bytes() == (b.out / name).read_bytes()
