@@ -73,6 +73,15 @@ def predict_baseline(name: str, split: str | Path, out: str | Path,
                     for k in info.to_dict() if getattr(existing, k) != getattr(info, k)]
             raise BenchmarkError(f"out={out}: holds a different submission; choose another folder\n  - " +
                                  "\n  - ".join(diff))
+    if out.exists() and not out.is_dir():
+        raise BenchmarkError(f"out={out}: exists and is not a folder")
+    # Video names come from the split's clip ids: each must be a plain file name (nothing written elsewhere).
+    from hmworld.benchmark.text import name_part
+
+    bad = [c for c in sp.clip_ids if name_part(c) is None]
+    if bad:
+        raise BenchmarkError(f"split={split}: clip id {str(bad[0])[:80]!r} is not a safe file name (letters, "
+                             f"digits, '.', '_', '-'); nothing was written")
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".tmp-*.mp4"):
         stale.unlink()           # a video half-written by a killed run

@@ -380,3 +380,18 @@ def test_ground_truth_edited_after_scoring_is_refused(small_split, good, tmp_pat
     err = _refused(proc, f"clip {victim}", "ground truth does not match its fingerprint", "nothing was scored")
     assert sum(c in err for c in sp.clip_ids) == 1
     assert _sha(store) == before
+
+
+def test_clip_ids_from_a_split_never_name_files_outside(small_split, tmp_path):
+    import pandas as pd
+
+    from hmworld.benchmark import predict_baseline
+
+    split = _copy(small_split, tmp_path / "split")
+    m = pd.read_parquet(split / "manifest.parquet")
+    m.loc[0, "clip_id"] = "../../escaped"
+    m.to_parquet(split / "manifest.parquet")
+    before = _tree(tmp_path)
+    with pytest.raises(BenchmarkError, match=r"clip id '\.\./\.\./escaped' is not a safe file name"):
+        predict_baseline("repeat-last", split, tmp_path / "box" / "out")
+    assert _tree(tmp_path) == before
