@@ -301,7 +301,8 @@ def extract(deb: Path, cache: Path, files: Iterable[str] | None = None) -> dict:
                         tmp.write_bytes(data)
                         tmp.replace(path)
                         entries[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                    break
+                if entries and copyright_text is not None:
+                    break  # both found: the rest of the package is never decompressed
     finally:
         proc.stdout.close()
         proc.kill() if proc.poll() is None else None
@@ -331,6 +332,8 @@ def fetch(root: str | os.PathLike | None = None, deb: str | os.PathLike | None =
     extract(path, cache)
     if not deb and not keep_deb:
         path.unlink(missing_ok=True)
+        if work.is_dir() and not any(work.iterdir()):
+            work.rmdir()
     problems = verify_cache(cache, hashes=True)
     if problems:
         raise HMWorldError(f"the asset cache is still incomplete after extraction: {problems[0]}")
