@@ -186,12 +186,8 @@ def require_cache(root: str | os.PathLike | None = None, files: Iterable[str] | 
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise AssetsMissing(f"the 0 A.D. asset cache is missing or incomplete: {problems[0]}{more}. "
                             f"Install it with `{INSTALL_COMMAND}` (or scripts/fetch_assets.sh); it needs "
-                            f"apt-get and about 1.4 GB of download, and keeps ~{_approx_mb()} MB")
+                            "apt-get and a 1.4 GB download, and keeps about 6 MB")
     return cache
-
-
-def _approx_mb() -> int:
-    return 7
 
 
 def manifest(cache: Path) -> dict:
