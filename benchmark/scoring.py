@@ -434,15 +434,45 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
     return report
 
 
+def manifest_fingerprint(split) -> Optional[str]:
+    """The fingerprint the split's manifest rows hash to (hmworld.split.format.fingerprint), or None."""
+    import numpy as np
+
+    from hmworld.split.format import ClipRecord, fingerprint
+
+    def plain(v):
+        if isinstance(v, np.ndarray):
+            return [plain(x) for x in v.tolist()]
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, np.floating):
+            return float(v)
+        return v
+
+    try:
+        records = [ClipRecord.from_json({k: plain(v) for k, v in r.items()})
+                   for r in split.manifest.to_dict("records")]
+        return fingerprint(records)
+    except (TypeError, ValueError) as exc:
+        return f"(unreadable: {exc})"
+
+
 def verify_ground_truth(split, clip_ids: Sequence[str]) -> None:
-    """Every ground-truth video about to be read must be the one the split's fingerprint covers: inside the split
-    folder and with the sha256 its manifest row records (the rows are what the fingerprint hashes). A video
+    """Every ground-truth video about to be read must be the one the split's fingerprint covers: the manifest rows
+    must hash to split.json's fingerprint, and each video lie inside the split folder with the sha256 its row
+    records (the rows are what the fingerprint hashes). A video
     edited after the split was written would give other scores under the same fingerprint; it is refused,
     naming the clip, before anything is stored."""
     from hmworld.benchmark.text import contained
 
     faults = []
     root = Path(split.root)
+    recomputed = manifest_fingerprint(split)
+    if recomputed != split.fingerprint:
+        faults.append(f"manifest.parquet hashes to {str(recomputed)[:16]}..., split.json names "
+                      f"{str(split.fingerprint)[:16]}... (the manifest was edited after the split was written)")
     for c in clip_ids:
         clip = split[c]
         path = Path(clip.video_path)

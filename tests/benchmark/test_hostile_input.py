@@ -395,3 +395,21 @@ def test_clip_ids_from_a_split_never_name_files_outside(small_split, tmp_path):
     with pytest.raises(BenchmarkError, match=r"clip id '\.\./\.\./escaped' is not a safe file name"):
         predict_baseline("repeat-last", split, tmp_path / "box" / "out")
     assert _tree(tmp_path) == before
+
+
+def test_manifest_edited_to_match_an_edited_video_is_refused(small_split, good, tmp_path):
+    import pandas as pd
+
+    split = _copy(small_split, tmp_path / "split")
+    sp = Split(split)
+    victim = sp.clip_ids[0]
+    video = sp[victim].video_path
+    data = bytearray(video.read_bytes())
+    data[-100] ^= 0xFF
+    video.write_bytes(bytes(data))
+    m = pd.read_parquet(split / "manifest.parquet")
+    m.loc[m["clip_id"] == victim, "video_sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    m.to_parquet(split / "manifest.parquet")
+    with pytest.raises(BenchmarkError, match="the manifest was edited after the split was written"):
+        score_submission(good, split, tmp_path / "r.sqlite", metrics=["psnr"])
+    assert not (tmp_path / "r.sqlite").exists()
