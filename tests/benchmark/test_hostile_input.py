@@ -413,3 +413,19 @@ def test_manifest_edited_to_match_an_edited_video_is_refused(small_split, good, 
     with pytest.raises(BenchmarkError, match="the manifest was edited after the split was written"):
         score_submission(good, split, tmp_path / "r.sqlite", metrics=["psnr"])
     assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_crafted_file_names_in_a_submission_are_shown_escaped(small_split, good, tmp_path):
+    sub = _copy(good, tmp_path / "sub")
+    (sub / "[bold][link=javascript:x]\x1b[2Jx.txt").write_text("?")
+    store = tmp_path / "r.sqlite"
+    for partial in ("false", "true"):
+        proc = run_cli("score", f"submission={sub}", f"split={small_split}", f"results={store}", "metrics=[psnr]",
+                       "progress=false", f"partial={partial}", check=False, timeout=180)
+        out = proc.stdout + proc.stderr
+        assert "Traceback" not in out and "\x1b[2J" not in out and "[bold][link=javascript:x]" in out, out
+        if partial == "false":
+            _refused(proc, "extra file")
+            assert not store.exists()
+        else:
+            assert proc.returncode == 0 and "ignored: " in proc.stdout
