@@ -23,7 +23,8 @@ from typing import Optional
 from hmworld.benchmark.errors import BenchmarkError
 from hmworld.benchmark.reported import REPORTED, REPORTED_COLUMNS, REPORTED_HEADING
 from hmworld.benchmark.store import ResultsStore
-from hmworld.benchmark.text import contained, csv_cell, md_cell, name_part
+from hmworld.benchmark.submission import MAX_LENGTH
+from hmworld.benchmark.text import contained, csv_cell, md_cell, name_part, plain
 from hmworld.fsutil import atomic_write_bytes, atomic_write_text
 
 # The paper's column order.
@@ -71,6 +72,16 @@ class SubmissionSummary:
         return (self.submission_id, self.split_fingerprint, self.convention_version)
 
 
+def _bounded_info(info: dict) -> dict:
+    """submission.yaml fields as stored, text cut to the submission limits (a hand-made store may hold more)."""
+    out = {}
+    for k, v in info.items():
+        if isinstance(v, str):
+            v = v[: MAX_LENGTH.get(str(k), 1000)]
+        out[str(k)[:64]] = v
+    return out
+
+
 def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
     from hmworld.metrics import CONVENTION_VERSION, ClipScore, aggregate
 
@@ -102,8 +113,8 @@ def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
                  "values": {col: per.get(c["clip_id"], {}).get("values", {}).get(col) for col in VALUE_COLUMNS}}
         per_clip.append(entry)
     return SubmissionSummary(
-        submission_id=key[0], model=sub["model"], split_fingerprint=key[1], convention_version=key[2],
-        info=sub["info"], split_clips=int(sub["split_clips"]), clips=len(counted), values=values, groups=groups,
+        submission_id=key[0], model=plain(sub["model"], MAX_LENGTH["model"]), split_fingerprint=key[1],
+        convention_version=key[2], info=_bounded_info(sub["info"]), split_clips=int(sub["split_clips"]), clips=len(counted), values=values, groups=groups,
         status=store.metric_statuses(key), per_clip=per_clip,
         invalid={c["clip_id"]: c["problems"] for c in clips if c["status"] == "invalid"}, incomplete=incomplete)
 

@@ -429,3 +429,15 @@ def test_crafted_file_names_in_a_submission_are_shown_escaped(small_split, good,
             assert not store.exists()
         else:
             assert proc.returncode == 0 and "ignored: " in proc.stdout
+
+
+def test_oversized_text_in_a_store_is_cut_on_the_page(scored, tmp_path):
+    store = _copy(scored, tmp_path / "big.sqlite")
+    with sqlite3.connect(store) as db:
+        (info,) = db.execute("SELECT info FROM submissions").fetchone()
+        info = json.loads(info)
+        info["description"] = "d" * 2_000_000
+        db.execute("UPDATE submissions SET model=?, info=?", ("m" * 100_000, json.dumps(info)))
+    lb = build_leaderboard(store, tmp_path / "site")
+    assert (tmp_path / "site" / "index.html").stat().st_size < 100_000
+    assert len(lb.groups[0].rows[0].model) == 200
