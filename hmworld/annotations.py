@@ -1,19 +1,19 @@
 """Per-clip annotation files (camera.json, subjects.json) from a ClipSpec and its rendered masks.
 
 Boxes are [x0, y0, x1, y1] in pixels, x right and y down, pixel i covering [i, i+1): a box holding exactly
-pixel columns 3..5 is [3, ., 6, .]. `box` is the projection of the whole body (all its primitives, in
-front of the camera), clipped to the image, whether or not something hides it; `visible_box` bounds the
-subject's pixels in the instance mask.
+pixel columns 3..5 is [3, ., 6, .]. `box` is the projection of the whole body as the renderer draws it
+(hmworld.body.BodyModel: every primitive, or every skinned vertex with `subjects_style=asset`, in front of the
+camera), clipped to the image, whether or not something hides it; `visible_box` bounds the subject's pixels in
+the instance mask.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from hmworld.body import Body
+from hmworld.body import Body, BodyModel
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
 from hmworld.geometry import project, world_to_camera
-from hmworld.primitives import unit_vertices
 
 SUBJECTS_VERSION = 1
 NEAR = 0.1
@@ -28,13 +28,20 @@ def camera_json(spec: ClipSpec) -> dict:
 
 
 def projected_boxes(spec: ClipSpec, body: Body, transforms: np.ndarray) -> np.ndarray:
-    """[F, 4] full projected boxes of one subject (NaN rows where no part is in front of the camera or
-    the projection misses the image). transforms: [F, P, 4, 4] from Body.posed_transforms."""
-    pts = []
-    for i, prim in enumerate(body.primitive_names()):
-        v = unit_vertices(prim)  # [V, 3]
-        pts.append(np.einsum("fij,vj->fvi", transforms[:, i, :3, :3], v) + transforms[:, i, None, :3, 3])
-    world = np.concatenate(pts, axis=1)  # [F, V, 3]
+    """[F, 4] full projected boxes of one primitive body (transforms: [F, P, 4, 4] from
+    Body.posed_transforms); see box_of_points."""
+    return box_of_points(spec, body.world_points(transforms))
+
+
+def subject_boxes(spec: ClipSpec, catalog: Catalog, bodies: BodyModel) -> list[np.ndarray]:
+    """Full projected boxes of every subject of the clip, as the body model (the renderer's) shapes them."""
+    return [box_of_points(spec, bodies.world_points(catalog.subjects[t.name], t.positions, t.headings,
+                                                    t.walk_phase, spec.video.fps)) for t in spec.subjects]
+
+
+def box_of_points(spec: ClipSpec, world: np.ndarray) -> np.ndarray:
+    """[F, 4] boxes of world points [F, V, 3] (NaN rows where no point is in front of the camera or the
+    projection misses the image)."""
     cam = world_to_camera(world, spec.camera_c2w[:, None])
     uv = project(cam, spec.intrinsics) + 0.5  # OpenCV pixel centres -> pixel-edge coordinates
     front = cam[..., 2] > NEAR

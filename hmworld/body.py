@@ -5,9 +5,12 @@ about a joint by an angle that follows the walk phase (cycles completed, so limb
 stops). `posed_transforms` gives every part's world transform for every frame at once; the renderer draws
 them and the box annotations project the same primitives, so both always agree.
 Local subject frame: x forward, y left, z up, origin on the ground under the body's centre.
+BodyModel (end of this module) is the one interface the renderer, the annotations and the compositor share:
+`primitive` draws these bodies, `asset` skinned 0 A.D. models (hmworld.assets.bodies).
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,10 +183,14 @@ class Body:
         """(along the heading, across) half-extents in metres of everything the body reaches over a walk cycle:
         the silhouette the pan timing and the pre-filter must clear for the subject to be out of view."""
         phase = np.linspace(0.0, 1.0, samples, endpoint=False)
-        t = self.posed_transforms(np.zeros((samples, 3)), np.zeros(samples), phase)
-        pts = np.concatenate([np.einsum("fij,vj->fvi", t[:, i, :3, :3], unit_vertices(prim)) + t[:, i, None, :3, 3]
-                              for i, prim in enumerate(self.primitive_names())], axis=1)
+        pts = self.world_points(self.posed_transforms(np.zeros((samples, 3)), np.zeros(samples), phase))
         return float(np.abs(pts[..., 0]).max()), float(np.abs(pts[..., 1]).max())
+
+    def world_points(self, transforms: np.ndarray) -> np.ndarray:
+        """[F, V, 3] the vertices of every part, placed by `transforms` [F, P, 4, 4] (posed_transforms)."""
+        return np.concatenate([np.einsum("fij,vj->fvi", transforms[:, i, :3, :3], unit_vertices(prim))
+                               + transforms[:, i, None, :3, 3] for i, prim in enumerate(self.primitive_names())],
+                              axis=1)
 
     def colors(self) -> np.ndarray:
         return np.array([self.subject.colors.get(p.color, self.subject.colors.get("body", (0.5, 0.5, 0.5)))
@@ -203,3 +210,78 @@ def footprint_half_axes(subject: SubjectSpec) -> tuple[float, float]:
     if key not in _FOOTPRINTS:
         _FOOTPRINTS[key] = Body(subject).footprint_half_axes()
     return _FOOTPRINTS[key]
+
+
+SUBJECT_STYLES = ("primitive", "asset")
+
+
+class BodyModel(abc.ABC):
+    """What a subject's body is, for everything that must agree on it: the renderer draws it, the annotations
+    project its vertices into the full `box`, and the compositor's pan timing and the pre-filter clear its
+    footprint. Chosen once per split by `renderer.subjects_style` (body_model): `primitive` (Body, this
+    module) or `asset` (skinned 0 A.D. models, hmworld.assets.bodies)."""
+
+    style: str
+
+    @abc.abstractmethod
+    def footprint_half_axes(self, subject: SubjectSpec) -> tuple[float, float]:
+        """(along the heading, across) half-extents in metres of everything the body reaches while it walks
+        or stands, origin under the body, heading along +x."""
+
+    @abc.abstractmethod
+    def world_points(self, subject: SubjectSpec, positions: np.ndarray, headings: np.ndarray,
+                     walk_phase: np.ndarray, fps: float) -> np.ndarray:
+        """[F, V, 3] world points whose projection bounds what the renderer draws of the subject, per frame."""
+
+    @abc.abstractmethod
+    def primitive_body(self, name: str) -> "Body | None":
+        """The primitive Body the renderer draws for this subject, None where the model draws it otherwise."""
+
+    def provenance(self) -> dict | None:
+        """Third-party art the model draws (packages, licences, credit) for split.json; None: our own."""
+        return None
+
+
+class PrimitiveBodies(BodyModel):
+    """The `primitive` body model: unions of unit primitives (Body), our own geometry."""
+
+    style = "primitive"
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self._bodies: dict[str, Body] = {}
+
+    def body(self, name: str) -> Body:
+        if name not in self._bodies:
+            self._bodies[name] = Body(self.catalog.subjects[name])
+        return self._bodies[name]
+
+    primitive_body = body
+
+    def footprint_half_axes(self, subject: SubjectSpec) -> tuple[float, float]:
+        return footprint_half_axes(subject)
+
+    def world_points(self, subject, positions, headings, walk_phase, fps):
+        body = self.body(subject.name)
+        return body.world_points(body.posed_transforms(positions, headings, walk_phase))
+
+
+def body_model(catalog, subjects_style: str = "primitive", asset_cache: str | None = None) -> BodyModel:
+    """The body model for `renderer.subjects_style`; `asset` needs the asset cache (AssetsMissing names the
+    command that installs it)."""
+    from hmworld.errors import ConfigError
+
+    if subjects_style not in SUBJECT_STYLES:
+        raise ConfigError(f"renderer.subjects_style must be one of {list(SUBJECT_STYLES)}, got {subjects_style!r}")
+    if subjects_style == "asset":
+        from hmworld.assets.bodies import AssetBodies
+
+        return AssetBodies(catalog, asset_cache)
+    return PrimitiveBodies(catalog)
+
+
+def body_model_from_config(renderer_cfg, catalog) -> BodyModel:
+    """From the `renderer` config group (subjects_style; runtime.asset_cache). Backends without the key
+    (unrealcv) draw their own bodies; their boxes and footprints keep the primitive model."""
+    runtime = renderer_cfg.get("runtime") or {}
+    return body_model(catalog, str(renderer_cfg.get("subjects_style", "primitive")), runtime.get("asset_cache"))

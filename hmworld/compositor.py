@@ -12,6 +12,7 @@ Further subjects start inside the first frame's view, so every subject of a clip
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -55,6 +56,8 @@ class CompositionContext:
     settings: CompositorSettings = field(default_factory=CompositorSettings)
     tracking: TrackingSettings | None = None  # None: only free camera trajectories
     tracking_trajectories: list[SubjectTrajectorySpec] = field(default_factory=list)
+    # the body model's footprint (hmworld.body.BodyModel.footprint_half_axes): primitive bodies unless set
+    footprint: Callable[[SubjectSpec], tuple[float, float]] = footprint_half_axes
 
     @classmethod
     def from_config(cls, catalog: Catalog, cfg) -> "CompositionContext":
@@ -227,7 +230,7 @@ def compose(ctx: CompositionContext, slot: int, attempt: int) -> ClipSpec | Reje
     sight = main.positions[0, :2] - cam0[:2]
     dist = float(np.hypot(*sight))
     bearing = float(np.arctan2(sight[1], sight[0]))
-    half = float(silhouette_half_width(*footprint_half_axes(chosen[0]), main.headings[0], bearing))
+    half = float(silhouette_half_width(*ctx.footprint(chosen[0]), main.headings[0], bearing))
     view = _FirstView(c2w[:, :3, 3], float(np.arctan2(c2w[0, 1, 2], c2w[0, 0, 2])), np.radians(hfov) / 2,
                       bearing, np.arctan2(half, dist) + np.radians(4.0))
     for k, subject in enumerate(chosen[1:], start=2):
@@ -312,7 +315,7 @@ def _tracking_shot(rng, ctx: CompositionContext, scene: SceneSpec, subject: Subj
         """Pan angle at which the subject's far edge reaches the edge of the view at `frame`."""
         i = int(np.clip(round(frame), 0, num_f - 1))
         d = float(np.hypot(*sight[i]))
-        half = float(silhouette_half_width(*footprint_half_axes(subject), heading[i], bearing[i]))
+        half = float(silhouette_half_width(*ctx.footprint(subject), heading[i], bearing[i]))
         # the pan also turns away from the slowly drifting bearing; measure from where the camera looks
         drift = np.degrees(bearing[i] - yaw_base[i]) * sign
         return hfov / 2 + np.degrees(np.arctan2(half, d)) - framing + drift

@@ -185,7 +185,8 @@ class PrefilterBatch:
 
     @classmethod
     def from_specs(cls, specs: list[ClipSpec], scenes: dict[str, SceneSpec],
-                   subjects: dict[str, SubjectSpec]) -> "PrefilterBatch":
+                   subjects: dict[str, SubjectSpec], footprint=footprint_half_axes) -> "PrefilterBatch":
+        """footprint: the body model's (hmworld.body.BodyModel.footprint_half_axes); primitive bodies by default."""
         n, f = len(specs), specs[0].num_frames
         s_max = max(len(c.subjects) for c in specs)
         p_max = max(1, max(len(scenes[c.scene].props) for c in specs))
@@ -201,7 +202,7 @@ class PrefilterBatch:
                 sub = subjects[t.name]
                 b.feet[i, j] = t.positions
                 b.heading[i, j, :, 0], b.heading[i, j, :, 1] = np.cos(t.headings), np.sin(t.headings)
-                b.height[i, j], b.half_axes[i, j], b.subject_mask[i, j] = sub.height, footprint_half_axes(sub), True
+                b.height[i, j], b.half_axes[i, j], b.subject_mask[i, j] = sub.height, footprint(sub), True
             for j, p in enumerate(scenes[c.scene].props):
                 b.props[i, j] = (p.position[0], p.position[1], p.footprint_radius, p.size[2])
                 b.prop_mask[i, j] = True

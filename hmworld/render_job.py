@@ -18,8 +18,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from hmworld import __version__
-from hmworld.annotations import camera_json, mask_boxes, projected_boxes, subjects_json
-from hmworld.body import Body
+from hmworld.annotations import camera_json, mask_boxes, subject_boxes, subjects_json
+from hmworld.body import BodyModel, PrimitiveBodies, body_model_from_config
 from hmworld.captioners import Captioner, build_captioner
 from hmworld.captioners.facts import caption_request
 from hmworld.catalog import Catalog, load_catalog
@@ -88,7 +88,9 @@ def catalog_digest(ctx: CompositionContext) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def identity_config(cfg: DictConfig, ctx: CompositionContext) -> dict:
+def identity_config(cfg: DictConfig, ctx: CompositionContext, assets: dict | None = None) -> dict:
+    """`assets`: third-party art the body model draws (BodyModel.provenance: packages, licences, credit),
+    recorded in split.json and part of the identity; absent for our own primitive bodies."""
     d = OmegaConf.to_container(cfg, resolve=True)
     for key in RUN_ONLY_KEYS:
         *parents, leaf = key.split(".")
@@ -97,6 +99,8 @@ def identity_config(cfg: DictConfig, ctx: CompositionContext) -> dict:
             node = node.get(p, {})
         node.pop(leaf, None)
     d["catalog_digest"] = catalog_digest(ctx)
+    if assets is not None:
+        d["assets"] = assets
     return json.loads(json.dumps(d))  # plain JSON types, as stored in split.json
 
 
@@ -124,10 +128,10 @@ class ClipRenderer:
     """Renders one clip slot: candidates until one is kept, written atomically through the SplitWriter."""
 
     def __init__(self, ctx: CompositionContext, catalog: Catalog, renderer: Renderer, captioner: Captioner,
-                 writer: SplitWriter, settings: RenderSettings):
+                 writer: SplitWriter, settings: RenderSettings, bodies: BodyModel | None = None):
         self.ctx, self.catalog, self.renderer, self.captioner = ctx, catalog, renderer, captioner
         self.writer, self.settings = writer, settings
-        self._bodies: dict[str, Body] = {}
+        self.bodies = bodies if bodies is not None else PrimitiveBodies(catalog)  # the renderer's body model
 
     def render_slot(self, slot: int, report: RenderReport, on_frame: Callable[[], None] | None = None) -> ClipRecord:
         rejections: Counter = Counter()
@@ -139,7 +143,8 @@ class ClipRenderer:
                 rejections[spec.reason] += 1
                 continue
             if s.prefilter:
-                batch = PrefilterBatch.from_specs([spec], self.catalog.scenes, self.catalog.subjects)
+                batch = PrefilterBatch.from_specs([spec], self.catalog.scenes, self.catalog.subjects,
+                                                  self.bodies.footprint_half_axes)
                 ok, reason = prefilter(batch, spec.video.context_frames, spec.video.width, spec.video.height,
                                        s.rules, s.fill_factor, s.occluders)
                 if not ok[0]:
@@ -207,9 +212,7 @@ class ClipRenderer:
 
     def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, visible, events, depth,
                            rejections) -> ClipRecord:
-        bodies = [self.body(t.name) for t in spec.subjects]
-        full = [projected_boxes(spec, b, b.posed_transforms(t.positions, t.headings, t.walk_phase))
-                for b, t in zip(bodies, spec.subjects)]
+        full = subject_boxes(spec, self.catalog, self.bodies)
         write_json(tmp / CLIP_FILES["camera_path"], camera_json(spec))
         write_json(tmp / CLIP_FILES["subjects_path"], subjects_json(spec, self.catalog, full, visible, counts))
         write_json(tmp / CLIP_FILES["events_path"], events.to_dict())
@@ -231,11 +234,6 @@ class ClipRenderer:
             video_sha256=sha256_file(tmp / CLIP_FILES["video_path"]),
             extra={"rejections": dict(rejections), "hmworld_version": __version__},
         )
-
-    def body(self, name: str) -> Body:
-        if name not in self._bodies:
-            self._bodies[name] = Body(self.catalog.subjects[name])
-        return self._bodies[name]
 
 
 def validate_run(cfg: DictConfig) -> tuple[int, int, int]:
@@ -259,9 +257,12 @@ def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderRepor
     num_clips, shard, num_shards = validate_run(cfg)
     catalog = load_catalog(list(cfg.catalog_dirs))
     ctx = CompositionContext.from_config(catalog, cfg)
+    # subjects' shapes as the renderer draws them: the compositor's pan timing, the pre-filter and the boxes
+    bodies = body_model_from_config(cfg.renderer, catalog)
+    ctx.footprint = bodies.footprint_half_axes
     settings = settings_from_config(cfg, ctx)
     captioner = build_captioner(cfg.captioner)
-    writer = SplitWriter(Path(str(cfg.out)), identity_config(cfg, ctx), num_clips).open()
+    writer = SplitWriter(Path(str(cfg.out)), identity_config(cfg, ctx, bodies.provenance()), num_clips).open()
     report = RenderReport(Path(str(cfg.out)), shard, num_shards)
     slots = [j for j in range(num_clips) if j % num_shards == shard]
     report.slots = len(slots)
@@ -270,7 +271,7 @@ def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderRepor
     writer.remove_stale(clip_id_for(ctx.partition, ctx.seed, j) for j in todo)
     if todo:
         with build_renderer(cfg.renderer, catalog, read_depth=settings.save_depth) as renderer:
-            job = ClipRenderer(ctx, catalog, renderer, captioner, writer, settings)
+            job = ClipRenderer(ctx, catalog, renderer, captioner, writer, settings, bodies)
             bar = progress(len(todo), ctx.video.num_frames) if progress else None
             for slot in todo:
                 try:

@@ -305,7 +305,7 @@ def _spec(names, phases, heading=0.0):
 
 def _expected_mask(spec, catalog, renderer, f: int, track) -> np.ndarray:
     """Pixel centres covered by the numpy-skinned mesh (body and head), projected with the clip's camera."""
-    from hmworld.render.skinned import load_asset
+    from hmworld.assets.bodies import load_asset
 
     subject = catalog.subjects[track.name]
     name, _ = zeroad.asset_for_subject(subject)
@@ -407,3 +407,66 @@ def test_render_cli_without_cache_exits_2_with_the_command(tmp_path):
 def test_manifest_is_json_with_sizes(asset_cache):
     m = json.loads((zeroad.asset_cache_dir(asset_cache) / zeroad.MANIFEST).read_text())
     assert all(e["size"] > 0 and len(e["sha256"]) == 64 for e in m["files"].values())
+
+
+# ------------------------------------------------------------------- the asset body model (issue 12, part 1)
+def test_asset_footprint_is_the_meshes_reach(catalog, asset_cache):
+    """The test pillar (2 units tall, +-0.5 along the model's z, our heading; +-0.25 across) walks by bending
+    its upper unit up to 90 degrees about the across axis at mid-cycle: its top ring's far edge then reaches
+    max over the angle of sin + 0.5 cos = sqrt(1.25) units along the heading (at about 63 degrees; the
+    footprint samples 16 phases, so it may fall short of that by under 1%). Across stays 0.25. Scaled so the
+    standing model (2 units; a horse has no head mesh) has the subject's height."""
+    from hmworld.body import PrimitiveBodies, body_model
+
+    bodies = body_model(catalog, "asset", str(asset_cache))
+    subject = catalog.subjects["horse_bay"]
+    along, across = bodies.footprint_half_axes(subject)
+    s = subject.height / 2.0
+    assert 0.99 * np.sqrt(1.25) * s <= along <= np.sqrt(1.25) * s and across == pytest.approx(0.25 * s, rel=1e-9)
+    assert (along, across) != pytest.approx(PrimitiveBodies(catalog).footprint_half_axes(subject))
+    cat = catalog.subjects["cat_tabby"]  # no asset: the primitive body's footprint
+    assert bodies.footprint_half_axes(cat) == PrimitiveBodies(catalog).footprint_half_axes(cat)
+
+
+def test_full_boxes_follow_the_skinned_mesh(asset_renderer, catalog):
+    """subjects.json's full box (annotations.subject_boxes) bounds the pixels the renderer draws for an
+    asset subject, tightly; the primitive body's box would miss by many pixels."""
+    from hmworld.annotations import mask_boxes, subject_boxes
+    from hmworld.body import PrimitiveBodies
+
+    spec = _spec(["man_red_hoodie", "horse_bay"], [0.0, 0.25, 0.5], heading=0.3)
+    ids = np.stack([f.instances for f in asset_renderer.render(spec)])
+    full = subject_boxes(spec, catalog, asset_renderer.bodies)
+    primitive = subject_boxes(spec, catalog, PrimitiveBodies(catalog))
+    for j, t in enumerate(spec.subjects):
+        seen = mask_boxes(ids, t.instance_id)
+        assert not np.isnan(seen).any()
+        assert np.all(seen[:, :2] >= np.floor(full[j][:, :2])) and np.all(seen[:, 2:] <= np.ceil(full[j][:, 2:]))
+        np.testing.assert_allclose(seen, full[j], atol=1.0)
+        assert np.abs(primitive[j] - seen).max() > 4.0
+
+
+def test_asset_split_records_licences_and_mesh_boxes(asset_cache, tmp_path):
+    """A split rendered with subjects_style=asset lists the art's package and licence in split.json (the
+    default split lists none), and every subject.json box contains its visible box."""
+    out = tmp_path / "split"
+    env = {**os.environ, "HMWORLD_ASSET_CACHE": str(asset_cache)}
+    proc = subprocess.run([*HMWORLD, "render", f"out={out}", "num_clips=1", *SMALL, "progress=false",
+                           "+renderer.subjects_style=asset"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((out / "split.json").read_text())
+    (package,) = info["config"]["assets"]["packages"]
+    assert package["package"] == "0ad-data" and package["licence"] == "CC-BY-SA-3.0"
+    assert "Wildfire Games" in package["attribution"] and package["files"] == len(zeroad.wanted_files())
+    checked = 0
+    for path in out.glob("clips/*/subjects.json"):
+        for s in json.loads(path.read_text())["subjects"]:
+            for fr in s["frames"]:
+                if fr["visible_box"] is not None:
+                    box, vis = np.array(fr["box"]), np.array(fr["visible_box"])
+                    assert np.all(vis[:2] >= np.floor(box[:2])) and np.all(vis[2:] <= np.ceil(box[2:])), fr
+                    checked += 1
+    assert checked > 10
+    default = tmp_path / "default"
+    run_cli("render", f"out={default}", "num_clips=1", *SMALL, "progress=false")
+    assert "assets" not in json.loads((default / "split.json").read_text())["config"]

@@ -12,10 +12,10 @@ from typing import Iterator
 
 import numpy as np
 
-from hmworld.body import Body
+from hmworld.body import SUBJECT_STYLES, Body, body_model  # noqa: F401 (SUBJECT_STYLES: re-exported)
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
-from hmworld.errors import ConfigError, HMWorldError
+from hmworld.errors import HMWorldError
 from hmworld.geometry import gl_projection, gl_view
 from hmworld.primitives import unit_mesh
 from hmworld.render.base import Frame, Renderer, scene_instances, sky_instance, sun_direction
@@ -26,7 +26,6 @@ PRIMITIVES = ("cube", "sphere", "cylinder", "cone")
 SUBJECT_TEXTURE_SCALE = 2.5  # pattern repeats per metre on bodies (stripes, patches)
 FLAG_LIT, FLAG_GROUND, FLAG_SKY = 0, 1, 2
 MAX_SHADOWS = 3
-SUBJECT_STYLES = ("primitive", "asset")
 
 INSTANCE_DTYPE = np.dtype([("model", "<f4", 16), ("color", "<f4", 3), ("size", "<f4", 3), ("tex", "<f4"),
                            ("tex_scale", "<f4"), ("id", "<u4"), ("flags", "<u4")])
@@ -157,14 +156,14 @@ class EmbeddedRenderer(Renderer):
                  subjects_style: str = "primitive", asset_cache: str | None = None):
         super().__init__(catalog)
         self.near, self.far, self.read_depth = near, far, read_depth
-        if subjects_style not in SUBJECT_STYLES:
-            raise ConfigError(f"renderer.subjects_style must be one of {list(SUBJECT_STYLES)}, got {subjects_style!r}")
+        # the body model (primitive | asset) the annotations and the compositor use too: one shape per subject
+        self.bodies = body_model(catalog, subjects_style, asset_cache)
         self.ctx = create_egl_context()
         self.skinned = None
-        if subjects_style == "asset":  # preview: skinned 0 A.D. models (hmworld/render/skinned.py)
+        if self.bodies.style == "asset":  # skinned 0 A.D. models (hmworld/render/skinned.py)
             from hmworld.render.skinned import SkinnedSubjects
 
-            self.skinned = SkinnedSubjects(self.ctx, catalog, asset_cache)
+            self.skinned = SkinnedSubjects(self.ctx, self.bodies)
         self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         tex = texture_stack()
         self.textures = self.ctx.texture_array((TEX_SIZE, TEX_SIZE, tex.shape[0]), 1, tex.tobytes())
@@ -180,7 +179,6 @@ class EmbeddedRenderer(Renderer):
             self.meshes[prim] = (vbo, len(pos))
         self._instance_buffers: dict[str, tuple] = {}  # primitive -> (buffer, vertex array, capacity)
         self._fbo_size = None
-        self._bodies: dict[str, Body] = {}
 
     # ------------------------------------------------------------------------------------- resources
     def _framebuffer(self, width: int, height: int):
@@ -195,11 +193,6 @@ class EmbeddedRenderer(Renderer):
             self._fbo_size = (width, height)
         return self.fbo
 
-    def body(self, name: str) -> Body:
-        if name not in self._bodies:
-            self._bodies[name] = Body(self.catalog.subjects[name])
-        return self._bodies[name]
-
     def close(self) -> None:
         if getattr(self, "skinned", None) is not None:
             self.skinned.close()
@@ -210,6 +203,17 @@ class EmbeddedRenderer(Renderer):
 
     # ---------------------------------------------------------------------------------------- render
     def render(self, spec: ClipSpec) -> Iterator[Frame]:
+        frames = self._frames(spec)
+        while True:
+            # every GL call runs with this renderer's context current: another renderer created or used in
+            # the same process since (a test's second renderer, a benchmark's) leaves its own context current
+            with self.ctx:
+                frame = next(frames, None)
+            if frame is None:
+                return
+            yield frame
+
+    def _frames(self, spec: ClipSpec) -> Iterator[Frame]:
         import moderngl
 
         scene = self.catalog.scenes[spec.scene]
@@ -228,15 +232,13 @@ class EmbeddedRenderer(Renderer):
         p["u_textures"].value = 0
 
         static = _static_records(scene)
-        bodies = [self.body(t.name) for t in spec.subjects]
         skinned = set()
         if self.skinned is not None:
             names = ("u_sun_dir", "u_sun_color", "u_ambient", "u_ambient_tint")
             skinned = self.skinned.begin_clip(spec, {k: p[k].value for k in names}, p["u_proj"].read())
-        posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in zip(bodies, spec.subjects)
-                 if t.instance_id not in skinned]
-        dynamic_meta = [_body_records(b, t.instance_id) for b, t in zip(bodies, spec.subjects)
-                        if t.instance_id not in skinned]
+        drawn = [(self.bodies.primitive_body(t.name), t) for t in spec.subjects if t.instance_id not in skinned]
+        posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in drawn]
+        dynamic_meta = [_body_records(b, t.instance_id) for b, t in drawn]
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.disable(moderngl.CULL_FACE)
         fbo.use()
@@ -246,8 +248,9 @@ class EmbeddedRenderer(Renderer):
             p["u_view"].write(gl_view(c2w).T.astype("f4").tobytes())
             p["u_camera"].value = tuple(c2w[:3, 3])
             shadows = np.zeros((MAX_SHADOWS, 4), "f4")
-            for j, (t, b) in enumerate(zip(spec.subjects[:MAX_SHADOWS], bodies)):
-                shadows[j] = (t.positions[f, 0], t.positions[f, 1], 1.1 * b.subject.radius + 0.15, 0.45)
+            for j, t in enumerate(spec.subjects[:MAX_SHADOWS]):
+                radius = self.catalog.subjects[t.name].radius
+                shadows[j] = (t.positions[f, 0], t.positions[f, 1], 1.1 * radius + 0.15, 0.45)
             p["u_shadows"].write(shadows.tobytes())
             p["u_num_shadows"].value = min(len(spec.subjects), MAX_SHADOWS)
             records = {prim: [static[prim]] for prim in PRIMITIVES}

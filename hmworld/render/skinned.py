@@ -1,7 +1,8 @@
 """Skinned, animated, textured subjects for the embedded renderer (the opt-in `subjects_style=asset`).
 
-Each catalog subject maps to a 0 A.D. model (hmworld.assets.zeroad). Meshes live in GPU buffers once per
-renderer; per frame the CPU computes the bone palette (pose @ inverse bind, `hmworld.assets.skinning`) from
+Each catalog subject maps to a 0 A.D. model (hmworld.assets.zeroad); where it stands and which pose it shows
+come from the asset body model (hmworld.assets.bodies), which the annotations and the compositor use too.
+Meshes live in GPU buffers once per renderer; per frame the CPU computes the bone palette (pose @ inverse bind, `hmworld.assets.skinning`) from
 the subject's walk phase, and the vertex shader blends up to four bones per vertex. The fragment shader
 writes the same three attachments as the primitive program (lit RGB, instance id, metric depth), so masks
 stay exact. Heads of people are separate meshes carried by the skeleton's "head" prop point.
@@ -14,16 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hmworld.assets.formats import NO_BONE, Animation, Mesh, read_pmd, read_psa
-from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_pose, inverse_bind, prop_transform,
-                                     skin_palette, skin_vertices, walk_weights)
-from hmworld.assets.zeroad import ASSETS, anim_path, asset_for_subject, mesh_path, require_cache, texture_path
+from hmworld.assets.bodies import MAX_BONES, AssetBodies, Motion
+from hmworld.assets.formats import NO_BONE, Mesh
+from hmworld.assets.skinning import prop_transform, skin_palette
+from hmworld.assets.zeroad import ASSETS, asset_for_subject, texture_path
 from hmworld.errors import HMWorldError
 
-MAX_BONES = 128
-IDLE_CYCLE_S = 4.0  # an idle animation plays once per this many seconds
 MATERIAL_MODES = {"opaque": 0, "player": 1, "alpha": 2, "recolour": 3}
-WALKING_RATE = 0.02  # walk cycles per second: below this a subject stands (idle animation), above it walks
 
 VERTEX_SHADER = """
 #version 330
@@ -101,47 +99,6 @@ def decode_texture(data: bytes, what: str) -> np.ndarray:
         raise HMWorldError(f"{what}: could not decode texture ({exc})") from exc
 
 
-@dataclass
-class LoadedAsset:
-    """CPU side of one asset: mesh, animations, normalisation to a 1-unit-tall model in our axes."""
-
-    mesh: Mesh
-    walk: Animation
-    idle: Animation
-    head: Mesh | None
-    head_prop: object | None
-    height: float  # model units from the ground to the top of the head, walk pose at phase 0
-    inv_bind: np.ndarray  # [B, 4, 4]
-
-    def pose(self, walk_phase: float, idle_phase: float, walk_weight: float) -> np.ndarray:
-        return blended_pose(self.walk, walk_phase, self.idle, idle_phase, walk_weight)
-
-
-def load_asset(cache: Path, name: str) -> LoadedAsset:
-    spec = ASSETS[name]
-    read = lambda rel: (cache / rel).read_bytes()  # noqa: E731
-    mesh = read_pmd(read(mesh_path(spec.mesh)), mesh_path(spec.mesh))
-    walk = read_psa(read(anim_path(spec.walk)), anim_path(spec.walk))
-    idle = read_psa(read(anim_path(spec.idle)), anim_path(spec.idle))
-    for anim in (walk, idle):
-        if anim.num_bones < mesh.num_bones:
-            raise HMWorldError(f"{name}: animation {anim.name!r} has {anim.num_bones} bones, the mesh {mesh.num_bones}")
-    if mesh.num_bones > MAX_BONES:
-        raise HMWorldError(f"{name}: {mesh.num_bones} bones, the shader holds {MAX_BONES}")
-    head = prop = None
-    pose = animation_pose(walk, 0.0)
-    top = skin_vertices(mesh, skin_palette(mesh, pose))[:, 1].max()
-    if spec.head is not None:
-        head = read_pmd(read(mesh_path(spec.head.mesh)), mesh_path(spec.head.mesh))
-        props = [p for p in mesh.props if p.name == spec.head.prop_point]
-        if not props:
-            raise HMWorldError(f"{name}: the mesh has no {spec.head.prop_point!r} prop point")
-        prop = props[0]
-        hm = prop_transform(prop, pose)
-        top = max(top, (head.positions @ hm[:3, :3].T + hm[:3, 3])[:, 1].max())
-    return LoadedAsset(mesh, walk, idle, head, prop, float(top), inverse_bind(mesh))
-
-
 class _GpuMesh:
     def __init__(self, ctx, program, mesh: Mesh):
         ids = mesh.bone_ids.astype(np.float32)
@@ -161,7 +118,7 @@ class _Track:
     """One subject of the clip being drawn."""
 
     instance_id: int
-    asset: LoadedAsset
+    motion: Motion
     gpu: _GpuMesh
     gpu_head: _GpuMesh | None
     texture: object
@@ -169,37 +126,26 @@ class _Track:
     tint: tuple[float, float, float]
     hair: tuple[float, float, float]
     mode: int
-    model: np.ndarray  # [F, 4, 4] model -> world (root placement @ axes and scale)
-    walk_phase: np.ndarray
-    walk_weight: np.ndarray  # [F] 0 standing (idle cycle) .. 1 walking, cross-faded
-    idle_phase: np.ndarray
 
 
 class SkinnedSubjects:
     """Draws the subjects that have an asset into the embedded renderer's framebuffer."""
 
-    def __init__(self, ctx, catalog, asset_cache: str | None = None):
+    def __init__(self, ctx, bodies: AssetBodies):
         import moderngl
 
-        self.ctx, self.catalog = ctx, catalog
-        self.cache = require_cache(asset_cache)
+        self.ctx, self.bodies, self.catalog, self.cache = ctx, bodies, bodies.catalog, bodies.cache
         self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         self.palette = ctx.buffer(reserve=MAX_BONES * 64, dynamic=True)
         self.program["Palette"].binding = 0
         self.program["u_texture"].value = 1
         self._mipmap = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)
-        self._assets: dict[str, LoadedAsset] = {}
         self._gpu: dict[str, _GpuMesh] = {}
         self._textures: dict[str, object] = {}
         self._tracks: list[_Track] = []
 
     def supports(self, subject_name: str) -> bool:
-        return asset_for_subject(self.catalog.subjects[subject_name]) is not None
-
-    def asset(self, name: str) -> LoadedAsset:
-        if name not in self._assets:
-            self._assets[name] = load_asset(self.cache, name)
-        return self._assets[name]
+        return self.bodies.has_asset(self.catalog.subjects[subject_name])
 
     def _gpu_mesh(self, key: str, mesh: Mesh) -> _GpuMesh:
         if key not in self._gpu:
@@ -223,50 +169,36 @@ class SkinnedSubjects:
             if key in p:
                 p[key].value = value
         self._tracks = []
-        fps = spec.video.fps
         for t in spec.subjects:
             subject = self.catalog.subjects[t.name]
-            choice = asset_for_subject(subject)
-            if choice is None:
+            if not self.bodies.has_asset(subject):
                 continue
-            name, variant = choice
+            name, variant = asset_for_subject(subject)
             spec_a = ASSETS[name]
-            asset = self.asset(name)
-            scale = subject.height / asset.height
-            axes = np.eye(4)
-            axes[:3, :3] = scale * ZEROAD_TO_LOCAL
-            root = np.zeros((spec.num_frames, 4, 4))
-            c, s = np.cos(t.headings), np.sin(t.headings)
-            root[:, 0, 0], root[:, 0, 1], root[:, 1, 0], root[:, 1, 1] = c, -s, s, c
-            root[:, 2, 2] = root[:, 3, 3] = 1.0
-            root[:, :3, 3] = t.positions
-            # walking follows the walk phase (it advances with the distance walked, as the primitive limbs do)
-            rate = np.abs(np.diff(np.asarray(t.walk_phase, float))) * fps
-            rate = np.concatenate([rate[:1], rate]) if len(rate) else np.zeros(spec.num_frames)
+            motion = self.bodies.motion(subject, t.positions, t.headings, t.walk_phase, spec.video.fps)
             head_tex = None
             if spec_a.head is not None:
                 head_tex = self._texture(texture_path(spec_a.head.textures[variant % len(spec_a.head.textures)]))
             colors = subject.colors
             self._tracks.append(_Track(
-                t.instance_id, asset, self._gpu_mesh(name, asset.mesh),
-                self._gpu_mesh(name + "/head", asset.head) if asset.head is not None else None,
+                t.instance_id, motion, self._gpu_mesh(name, motion.asset.mesh),
+                self._gpu_mesh(name + "/head", motion.asset.head) if motion.asset.head is not None else None,
                 self._texture(texture_path(spec_a.textures[variant % len(spec_a.textures)])), head_tex,
                 tuple(colors.get("top", colors.get("body", (0.5, 0.5, 0.5)))),
-                tuple(colors.get("hair", (0.3, 0.2, 0.1))), MATERIAL_MODES[spec_a.material], root @ axes,
-                np.asarray(t.walk_phase, float), walk_weights(rate > WALKING_RATE, fps),
-                np.arange(spec.num_frames) / (fps * IDLE_CYCLE_S)))
+                tuple(colors.get("hair", (0.3, 0.2, 0.1))), MATERIAL_MODES[spec_a.material]))
         return {tr.instance_id for tr in self._tracks}
 
     def draw_frame(self, f: int, view: bytes) -> None:
         p = self.program
         p["u_view"].write(view)
         for tr in self._tracks:
-            pose = tr.asset.pose(tr.walk_phase[f], tr.idle_phase[f], float(tr.walk_weight[f]))
+            asset = tr.motion.asset
+            pose = tr.motion.pose(f)
             p["u_id"].value = tr.instance_id
-            p["u_model"].write(tr.model[f].T.astype("f4").tobytes())
-            self._draw(tr.gpu, skin_palette(tr.asset.mesh, pose, tr.asset.inv_bind), tr.texture, tr.tint, tr.mode)
+            p["u_model"].write(tr.motion.model[f].T.astype("f4").tobytes())
+            self._draw(tr.gpu, skin_palette(asset.mesh, pose, asset.inv_bind), tr.texture, tr.tint, tr.mode)
             if tr.gpu_head is not None:
-                head = prop_transform(tr.asset.head_prop, pose)[None]
+                head = prop_transform(asset.head_prop, pose)[None]
                 self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, MATERIAL_MODES["player"])
 
     def _draw(self, gpu: _GpuMesh, palette: np.ndarray, texture, tint, mode: int) -> None:
