@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -46,6 +46,16 @@ class Sampler:
     shift: float
     guidance: float
     seed: int
+    # The unconditional branch's text: the released HyDRA inference (infer_hydra.py) encodes Wan2.1's default
+    # negative prompt; None is the all-padding (zero) caption that caption dropout trains. `negative_prompt=`
+    # (absent: WAN_NEGATIVE_PROMPT; null: the zero caption; any text: that text).
+    negative_prompt: Optional[str] = None
+
+
+# Wan2.1's default negative prompt (its shared config's sample_neg_prompt), as the released HyDRA inference passes it.
+WAN_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+                       "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+                       "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
 
 
 class Generator:
@@ -71,6 +81,7 @@ class Generator:
         else:
             self.vae = build_vae(self.model_cfg, device=device)
         self._text = None
+        self._negative: dict[str, torch.Tensor] = {}     # encoded negative prompts
 
     def sampler_defaults(self) -> dict:
         return dict(self.model_cfg.get("sampler") or {"steps": 50, "shift": 5.0, "guidance": 5.0})
@@ -89,6 +100,14 @@ class Generator:
         n = min(self.max_length, emb.shape[0])
         out[0, :n] = emb[:n].float()
         return out
+
+    def negative_text(self, prompt: Optional[str], like: torch.Tensor) -> torch.Tensor:
+        """The unconditional branch's text (encoded once per prompt), or zeros for prompt None."""
+        if prompt is None:
+            return torch.zeros_like(like)
+        if prompt not in self._negative:
+            self._negative[prompt] = self.pad_text(self.text_encoder().encode([prompt])[0])
+        return self._negative[prompt].to(like.device, like.dtype)
 
     def encode_context(self, context: torch.Tensor) -> torch.Tensor:
         """``[3, Tc, H, W]`` in [-1, 1] -> normalised latents ``[1, z, Lc, h, w]``."""
@@ -109,8 +128,8 @@ class Generator:
         cam = camera[None].to(self.device, self.dtype)
         cond = text.to(self.device, self.dtype)
         use_cfg = sampler.guidance != 1.0
-        # The unconditional branch is the all-padding (zero) caption, what caption dropout trained.
-        texts = torch.cat([cond, torch.zeros_like(cond)]) if use_cfg else cond
+        # The unconditional branch: the encoded negative prompt (the release's), or the all-padding (zero) caption.
+        texts = torch.cat([cond, self.negative_text(sampler.negative_prompt, cond)]) if use_cfg else cond
         ctx = ctx_latents.to(self.device)
 
         def velocity(x, t):
@@ -202,7 +221,8 @@ def _write_video_atomic(path: Path, frames: np.ndarray, fps: float) -> None:
 def resolve_sampler(cfg, gen: Generator) -> Sampler:
     d = gen.sampler_defaults()
     pick = lambda k: d.get(k) if cfg.get(k) is None else cfg.get(k)  # noqa: E731
-    s = Sampler(int(pick("steps")), float(pick("shift")), float(pick("guidance")), int(cfg.get("seed") or 0))
+    s = Sampler(int(pick("steps")), float(pick("shift")), float(pick("guidance")), int(cfg.get("seed") or 0),
+                cfg.get("negative_prompt", WAN_NEGATIVE_PROMPT))
     if s.steps < 1:
         raise ConfigError(f"steps={s.steps}: at least 1 sampling step")
     return s

@@ -110,3 +110,29 @@ def test_bad_camera_json_names_file_and_field(tmp_path, content, needle):
     with pytest.raises(ConfigError) as e:
         load_camera_json(path, 21)
     assert needle in str(e.value) and str(path) in str(e.value)
+
+
+def test_default_negative_prompt_is_the_releases(cached_split, generator, tmp_path):
+    """The unconditional guidance branch encodes Wan's default negative prompt, as the released HyDRA inference
+    does; negative_prompt=null is the all-padding caption caption dropout trains; any other text is encoded."""
+    import torch
+
+    from hmworld.model.generate import WAN_NEGATIVE_PROMPT, resolve_sampler
+
+    gen = generator
+    cfg = lambda **kw: _gen_cfg(guidance=5.0, limit=1, **kw)  # noqa: E731
+    assert resolve_sampler(cfg(), gen).negative_prompt == WAN_NEGATIVE_PROMPT
+    assert resolve_sampler(cfg(negative_prompt=None), gen).negative_prompt is None
+    like = torch.ones(1, gen.max_length, 4)
+    assert torch.count_nonzero(gen.negative_text(None, like)) == 0
+    wan = gen.negative_text(WAN_NEGATIVE_PROMPT, like)
+    assert torch.count_nonzero(wan) > 0 and not torch.equal(wan, gen.negative_text("blurry", like))
+    clip = Split(cached_split).clip_ids[0]
+    videos = {}
+    for name, kw in (("default", {}), ("explicit", {"negative_prompt": WAN_NEGATIVE_PROMPT}),
+                     ("zero", {"negative_prompt": None})):
+        out = tmp_path / name
+        generate_split(cfg(split=str(cached_split), out=str(out), **kw), gen)
+        videos[name] = read_video(out / f"{clip}.mp4")
+    assert (videos["default"] == videos["explicit"]).all()
+    assert not (videos["default"] == videos["zero"]).all()      # the unconditional branch is really used
