@@ -114,7 +114,8 @@ def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
         per_clip.append(entry)
     return SubmissionSummary(
         submission_id=key[0], model=plain(sub["model"], MAX_LENGTH["model"]), split_fingerprint=key[1],
-        convention_version=key[2], info=_bounded_info(sub["info"]), split_clips=int(sub["split_clips"]), clips=len(counted), values=values, groups=groups,
+        convention_version=key[2], info=_bounded_info(sub["info"]), split_clips=int(sub["split_clips"]),
+        clips=len(counted), values=values, groups=groups,
         status=store.metric_statuses(key), per_clip=per_clip,
         invalid={c["clip_id"]: c["problems"] for c in clips if c["status"] == "invalid"}, incomplete=incomplete)
 
@@ -285,7 +286,8 @@ def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr
                     raise BenchmarkError(f"{where}: not a safe file name (letters, digits, '.', '_', '-' only); "
                                          f"nothing was written")
                 if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < 10 ** 6:
-                    raise BenchmarkError(f"{where}: frame {str(frame)[:20]!r} is not a frame index; nothing was written")
+                    raise BenchmarkError(f"{where}: frame {str(frame)[:20]!r} is not a frame index; "
+                                         f"nothing was written")
                 if mime not in ("image/jpeg", "image/png") or not isinstance(data, bytes):
                     raise BenchmarkError(f"{where}: not a JPEG/PNG thumbnail ({str(mime)[:30]!r}); nothing was written")
                 ext = "jpg" if mime == "image/jpeg" else "png"

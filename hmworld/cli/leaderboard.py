@@ -22,8 +22,8 @@ def leaderboard(cfg: DictConfig) -> None:
             raise BenchmarkError(f"results={cfg.results!r} out={cfg.out!r}: both must be paths")
         report = build_leaderboard(cfg.results, cfg.out, rank_by=cfg.rank_by, title=str(cfg.title))
     for g in report.groups:
-        t = Table(title=T(f"split {g.split_fingerprint[:16]} · conventions {g.convention_version} ({g.split_clips} clips)"),
-                  title_justify="left")
+        title = f"split {g.split_fingerprint[:16]} · conventions {g.convention_version} ({g.split_clips} clips)"
+        t = Table(title=T(title), title_justify="left")
         for col in ("#", "model", "psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subj", "bg", "clips"):
             t.add_column(col, justify="left" if col == "model" else "right")
         for s in g.rows:
