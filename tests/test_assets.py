@@ -470,3 +470,19 @@ def test_asset_split_records_licences_and_mesh_boxes(asset_cache, tmp_path):
     default = tmp_path / "default"
     run_cli("render", f"out={default}", "num_clips=1", *SMALL, "progress=false")
     assert "assets" not in json.loads((default / "split.json").read_text())["config"]
+
+
+def test_game_quality_keeps_the_skinned_masks_exact(asset_renderer, catalog, asset_cache):
+    """renderer.quality=game draws the skinned subjects again into the multisampled colour pass; ids and
+    depth still come from the single-sample pass, so they equal the basic path's bit for bit."""
+    from hmworld.render.embedded import EmbeddedRenderer
+
+    spec = _spec(["man_red_hoodie", "horse_bay"], [0.0, 0.25, 0.5], heading=0.3)
+    basic = list(asset_renderer.render(spec))
+    with EmbeddedRenderer(catalog, read_depth=True, subjects_style="asset", asset_cache=str(asset_cache),
+                          quality="game") as r:
+        game = list(r.render(spec))
+    for b, g in zip(basic, game):
+        np.testing.assert_array_equal(g.instances, b.instances)
+        np.testing.assert_array_equal(g.depth, b.depth)
+        assert np.any(g.rgb != b.rgb)

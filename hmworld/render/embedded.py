@@ -15,7 +15,7 @@ import numpy as np
 from hmworld.body import SUBJECT_STYLES, Body, body_model  # noqa: F401 (SUBJECT_STYLES: re-exported)
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
-from hmworld.errors import HMWorldError
+from hmworld.errors import ConfigError, HMWorldError
 from hmworld.geometry import gl_projection, gl_view
 from hmworld.primitives import unit_mesh
 from hmworld.render.base import Frame, Renderer, scene_instances, sky_instance, sun_direction
@@ -125,6 +125,55 @@ void main() {
 """
 
 
+QUALITIES = ("basic", "game")
+MSAA_SAMPLES = 4
+TURBIDITY = 2.0  # haze of the analytic sky: 2 very clear .. 6 hazy (the model holds for 2..10)
+SKY_EXPOSURE = 0.4  # scale of the sky luminance (zenith = 1) before the tone curve: a mid blue zenith
+
+# Preetham, Shirley and Smits (1999), "A practical analytic model for daylight": the Perez luminance
+# distribution F(theta, gamma) scaled by the zenith's luminance and chromaticity (functions of the sun's
+# zenith angle and the turbidity), CIE xyY -> XYZ -> linear sRGB, an exponential tone curve and sRGB gamma.
+# Written from the paper's formulas; theta is the view direction's zenith angle, gamma its angle to the sun.
+PREETHAM_GLSL = """
+uniform float u_turbidity;
+uniform float u_sky_exposure;
+vec3 perez(float cos_theta, float gamma, float cos_gamma, vec3 A, vec3 B, vec3 C, vec3 D, vec3 E) {
+    return (1.0 + A * exp(B / max(cos_theta, 0.01))) * (1.0 + C * exp(D * gamma) + E * cos_gamma * cos_gamma);
+}
+vec3 analytic_sky(vec3 dir, vec3 sun) {
+    float T = u_turbidity;
+    vec3 A = vec3(0.1787 * T - 1.4630, -0.0193 * T - 0.2592, -0.0167 * T - 0.2608);
+    vec3 B = vec3(-0.3554 * T + 0.4275, -0.0665 * T + 0.0008, -0.0950 * T + 0.0092);
+    vec3 C = vec3(-0.0227 * T + 5.3251, -0.0004 * T + 0.2125, -0.0079 * T + 0.2102);
+    vec3 D = vec3(0.1206 * T - 2.5771, -0.0641 * T - 0.8989, -0.0441 * T - 1.6537);
+    vec3 E = vec3(-0.0670 * T + 0.3703, -0.0033 * T + 0.0452, -0.0109 * T + 0.0529);
+    float ts = acos(clamp(sun.z, 0.0, 1.0));  // the sun's zenith angle
+    vec3 t3 = vec3(ts * ts * ts, ts * ts, ts);
+    float xz = T * T * dot(vec3(0.00166, -0.00375, 0.00209), t3)
+             + T * (dot(vec3(-0.02903, 0.06377, -0.03202), t3) + 0.00394)
+             + dot(vec3(0.11693, -0.21196, 0.06052), t3) + 0.25886;
+    float yz = T * T * dot(vec3(0.00275, -0.00610, 0.00317), t3)
+             + T * (dot(vec3(-0.04214, 0.08970, -0.04153), t3) + 0.00516)
+             + dot(vec3(0.15346, -0.26756, 0.06670), t3) + 0.26688;
+    vec3 d = normalize(vec3(dir.xy, max(dir.z, 0.02)));  // below the horizon: the horizon's colour
+    float cos_gamma = clamp(dot(d, sun), -1.0, 1.0);
+    vec3 f = perez(d.z, acos(cos_gamma), cos_gamma, A, B, C, D, E)
+           / perez(1.0, ts, cos(ts), A, B, C, D, E);
+    // components of A..E and f: (luminance Y, chromaticity x, chromaticity y); Y relative to the zenith's
+    float x = xz * f.y, y = yz * f.z, Y = f.x * u_sky_exposure;
+    vec3 XYZ = vec3(x / y * Y, Y, (1.0 - x - y) / y * Y);
+    vec3 rgb = mat3(3.2406, -0.9689, 0.0557, -1.5372, 1.8758, -0.2040, -0.4986, 0.0415, 1.0570) * XYZ;
+    rgb = 1.0 - exp(-max(rgb, 0.0));
+    return pow(rgb, vec3(1.0 / 2.2));
+}
+"""
+SKY_BASIC = "f_color = vec4(mix(u_sky_horizon, u_sky_top, clamp(dir.z * 2.0, 0.0, 1.0)), 1.0);"
+GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("layout(location = 0) out vec4 f_color;",
+                                                PREETHAM_GLSL + "layout(location = 0) out vec4 f_color;")
+                        .replace(SKY_BASIC, "f_color = vec4(analytic_sky(dir, normalize(u_sun_dir)), 1.0);"))
+assert GAME_FRAGMENT_SHADER.count("analytic_sky(dir") == 1
+
+
 def _load_triton_first() -> None:
     """Mesa's llvmpipe and triton (pulled in by torch) each bring their own LLVM; importing triton after an
     llvmpipe context exists crashes the process (SIGSEGV). Loading triton first is safe, so when it is
@@ -153,9 +202,14 @@ class EmbeddedRenderer(Renderer):
     name = "embedded"
 
     def __init__(self, catalog: Catalog, near: float = 0.1, far: float = 300.0, read_depth: bool = False,
-                 subjects_style: str = "primitive", asset_cache: str | None = None):
+                 subjects_style: str = "primitive", asset_cache: str | None = None, quality: str = "basic"):
         super().__init__(catalog)
         self.near, self.far, self.read_depth = near, far, read_depth
+        if quality not in QUALITIES:
+            raise ConfigError(f"renderer.quality must be one of {list(QUALITIES)}, got {quality!r}")
+        # game: RGB from a 4x multisampled pass with the analytic sky; ids and depth still come from the
+        # single-sample pass (a resolve would blend ids along edges), so masks are the basic path's exactly
+        self.quality = quality
         # the body model (primitive | asset) the annotations and the compositor use too: one shape per subject
         self.bodies = body_model(catalog, subjects_style, asset_cache)
         self.ctx = create_egl_context()
@@ -165,6 +219,11 @@ class EmbeddedRenderer(Renderer):
 
             self.skinned = SkinnedSubjects(self.ctx, self.bodies)
         self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
+        self.game_program = None
+        if quality == "game":
+            self.game_program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=GAME_FRAGMENT_SHADER)
+            self.game_program["u_turbidity"].value = TURBIDITY
+            self.game_program["u_sky_exposure"].value = SKY_EXPOSURE
         tex = texture_stack()
         self.textures = self.ctx.texture_array((TEX_SIZE, TEX_SIZE, tex.shape[0]), 1, tex.tobytes())
         self.textures.build_mipmaps()
@@ -177,7 +236,7 @@ class EmbeddedRenderer(Renderer):
             pos, nrm = unit_mesh(prim)
             vbo = self.ctx.buffer(np.concatenate([pos, nrm], axis=1).astype("f4").tobytes())
             self.meshes[prim] = (vbo, len(pos))
-        self._instance_buffers: dict[str, tuple] = {}  # primitive -> (buffer, vertex array, capacity)
+        self._instance_buffers: dict[str, tuple] = {}  # primitive -> (buffer, {program: vertex array}, capacity)
         self._fbo_size = None
 
     # ------------------------------------------------------------------------------------- resources
@@ -185,11 +244,19 @@ class EmbeddedRenderer(Renderer):
         if self._fbo_size != (width, height):
             if self._fbo_size is not None:
                 self.fbo.release()
+                if self.quality == "game":
+                    self.msaa_fbo.release()
+                    self.resolved.release()
             self.color = self.ctx.texture((width, height), 4, dtype="f1")
             self.ids = self.ctx.texture((width, height), 1, dtype="u1")
             self.depth_tex = self.ctx.texture((width, height), 1, dtype="f4")
             self.depth_rb = self.ctx.depth_renderbuffer((width, height))
             self.fbo = self.ctx.framebuffer([self.color, self.ids, self.depth_tex], self.depth_rb)
+            if self.quality == "game":
+                samples = min(MSAA_SAMPLES, self.ctx.max_samples)
+                self.msaa_fbo = self.ctx.framebuffer(self.ctx.renderbuffer((width, height), 4, samples=samples),
+                                                     self.ctx.depth_renderbuffer((width, height), samples=samples))
+                self.resolved = self.ctx.framebuffer(self.ctx.renderbuffer((width, height), 4))
             self._fbo_size = (width, height)
         return self.fbo
 
@@ -221,15 +288,28 @@ class EmbeddedRenderer(Renderer):
         fbo = self._framebuffer(width, height)
         lt = scene.lighting
         p = self.program
-        p["u_proj"].write(gl_projection(spec.intrinsics, width, height, self.near, self.far).T.astype("f4").tobytes())
-        p["u_sun_dir"].value = tuple(sun_direction(scene))
-        p["u_sun_color"].value = lt.sun_color
-        p["u_ambient"].value = lt.ambient
+        game = self.game_program
+        programs = [p] if game is None else [p, game]  # the same uniforms for both passes
+
+        def uniform(name: str, value=None, data: bytes | None = None) -> None:
+            for prog in programs:
+                if prog is game and name not in prog:  # the analytic sky leaves the sky colours unused
+                    continue
+                if data is not None:
+                    prog[name].write(data)
+                else:
+                    prog[name].value = value
+
+        uniform("u_proj", data=gl_projection(spec.intrinsics, width, height, self.near, self.far).T.astype("f4")
+                .tobytes())
+        uniform("u_sun_dir", tuple(sun_direction(scene)))
+        uniform("u_sun_color", lt.sun_color)
+        uniform("u_ambient", lt.ambient)
         # skylight: mostly neutral, a quarter tinted by the sky colour
-        p["u_ambient_tint"].value = tuple(0.75 + 0.25 * np.asarray(lt.sky_top) / max(lt.sky_top))
-        p["u_sky_top"].value = lt.sky_top
-        p["u_sky_horizon"].value = lt.sky_horizon
-        p["u_textures"].value = 0
+        uniform("u_ambient_tint", tuple(0.75 + 0.25 * np.asarray(lt.sky_top) / max(lt.sky_top)))
+        uniform("u_sky_top", lt.sky_top)
+        uniform("u_sky_horizon", lt.sky_horizon)
+        uniform("u_textures", 0)
 
         static = _static_records(scene)
         skinned = set()
@@ -245,14 +325,15 @@ class EmbeddedRenderer(Renderer):
         self.textures.use(0)
         for f in range(spec.num_frames):
             c2w = spec.camera_c2w[f]
-            p["u_view"].write(gl_view(c2w).T.astype("f4").tobytes())
-            p["u_camera"].value = tuple(c2w[:3, 3])
+            view = gl_view(c2w).T.astype("f4").tobytes()
+            uniform("u_view", data=view)
+            uniform("u_camera", tuple(c2w[:3, 3]))
             shadows = np.zeros((MAX_SHADOWS, 4), "f4")
             for j, t in enumerate(spec.subjects[:MAX_SHADOWS]):
                 radius = self.catalog.subjects[t.name].radius
                 shadows[j] = (t.positions[f, 0], t.positions[f, 1], 1.1 * radius + 0.15, 0.45)
-            p["u_shadows"].write(shadows.tobytes())
-            p["u_num_shadows"].value = min(len(spec.subjects), MAX_SHADOWS)
+            uniform("u_shadows", data=shadows.tobytes())
+            uniform("u_num_shadows", min(len(spec.subjects), MAX_SHADOWS))
             records = {prim: [static[prim]] for prim in PRIMITIVES}
             for meta, transforms in zip(dynamic_meta, posed):
                 for prim, (rec, idx) in meta.items():
@@ -263,35 +344,52 @@ class EmbeddedRenderer(Renderer):
             sky["model"] = sky_instance(c2w[:3, 3], 280.0).T.reshape(16)
             sky["size"], sky["flags"] = 1.0, FLAG_SKY
             records["cube"].append(sky)
+            data = {prim: np.concatenate(records[prim]) for prim in PRIMITIVES}
             fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
             for prim in PRIMITIVES:
-                data = np.concatenate(records[prim])
-                if len(data) == 0:
-                    continue
-                self._draw(prim, data)
+                if len(data[prim]):
+                    self._draw(prim, data[prim])
             if skinned:
-                self.skinned.draw_frame(f, gl_view(c2w).T.astype("f4").tobytes())
+                self.skinned.draw_frame(f, view)
+            if game is not None:  # the same scene again, multisampled, colour only; resolved for readback
+                self.msaa_fbo.use()
+                self.msaa_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+                for prim in PRIMITIVES:
+                    if len(data[prim]):
+                        self._draw(prim, data[prim], game)
+                if skinned:
+                    self.skinned.draw_frame(f, view)
+                self.ctx.copy_framebuffer(self.resolved, self.msaa_fbo)
+                fbo.use()
             yield self._read(width, height)
 
-    def _draw(self, prim: str, data: np.ndarray) -> None:
-        """One instanced draw; the instance buffer and its vertex array are reused and grown on demand."""
-        buf, vao, capacity = self._instance_buffers.get(prim, (None, None, 0))
-        if len(data) > capacity:
-            if vao is not None:
+    def _draw(self, prim: str, data: np.ndarray, program=None) -> None:
+        """One instanced draw; the instance buffer and its vertex arrays (one per program) are reused and grown
+        on demand. The buffer is written once per frame: a second program's draw reuses it."""
+        program = self.program if program is None else program
+        buf, vaos, capacity = self._instance_buffers.get(prim, (None, {}, 0))
+        fresh = len(data) > capacity
+        if fresh:
+            for vao in vaos.values():
                 vao.release()
+            if buf is not None:
                 buf.release()
             capacity = max(64, 2 * len(data))
             buf = self.ctx.buffer(reserve=capacity * INSTANCE_DTYPE.itemsize, dynamic=True)
+            vaos = {}
+            self._instance_buffers[prim] = (buf, vaos, capacity)
+        if program.glo not in vaos:
             vbo, _ = self.meshes[prim]
-            vao = self.ctx.vertex_array(self.program, [(vbo, "3f 3f", "in_pos", "in_normal"),
-                                                       (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)])
-            self._instance_buffers[prim] = (buf, vao, capacity)
-        buf.write(data.tobytes())
-        vao.render(instances=len(data))
+            vaos[program.glo] = self.ctx.vertex_array(program, [(vbo, "3f 3f", "in_pos", "in_normal"),
+                                                                (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)])
+        if program is self.program or fresh:
+            buf.write(data.tobytes())
+        vaos[program.glo].render(instances=len(data))
 
     def _read(self, width: int, height: int) -> Frame:
-        # readback is bottom-up; flip to top-down image rows
-        rgb = np.frombuffer(self.fbo.read(components=3, attachment=0), np.uint8).reshape(height, width, 3)[::-1]
+        # readback is bottom-up; flip to top-down image rows. Game quality: RGB from the resolved MSAA pass.
+        rgb_fbo = self.fbo if self.game_program is None else self.resolved
+        rgb = np.frombuffer(rgb_fbo.read(components=3, attachment=0), np.uint8).reshape(height, width, 3)[::-1]
         ids = np.frombuffer(self.fbo.read(components=1, attachment=1, dtype="u1"), np.uint8).reshape(height, width)[::-1]
         depth = None
         if self.read_depth:
