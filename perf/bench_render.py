@@ -87,7 +87,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="21 + 21 frames, fewer clips")
     ap.add_argument("--styles", nargs="+", default=["primitive", "asset"], choices=["primitive", "asset"])
     ap.add_argument("--qualities", nargs="+", default=["basic", "game"], choices=["basic", "game"])
-    ap.add_argument("--asset-cache", default=None, help="asset cache folder (default: $HMWORLD_ASSET_CACHE or ~/.cache)")
+    ap.add_argument("--asset-cache", default=None,
+                    help="asset cache folder (default: $HMWORLD_ASSET_CACHE or ~/.cache/hmworld/assets)")
     args = ap.parse_args()
     frames, clips = (21, 2) if args.quick else (77, 3)
     catalog = load_catalog()

@@ -80,3 +80,33 @@ def test_game_same_clip_same_bytes(both, catalog):
 def test_unknown_quality_is_a_config_error(catalog):
     with pytest.raises(ConfigError, match="renderer.quality"):
         EmbeddedRenderer(catalog, quality="ultra")
+
+
+def test_game_shadows_fall_away_from_the_sun(catalog):
+    """The sun's depth pass: the ground a body's upper half shades lies on the far side of the body from the
+    sun (meadow: azimuth 60, elevation 45 degrees), and that ground is darker with game quality than with
+    basic; the mirrored point on the sun's side is not darkened."""
+    from hmworld.geometry import project, world_to_camera
+    from hmworld.render.base import sun_direction
+
+    sun = sun_direction(catalog.scenes["meadow"])
+    away = -sun[:2] / np.linalg.norm(sun[:2])
+    frames = 1
+    pos = np.array([[0.0, 0.0, 0.0]])
+    track = SubjectTrack(1, "cow_brown", "straight", 1.0, pos, np.full(frames, 0.0), np.zeros(frames))
+    side = 8.0 * np.array([-away[1], away[0]])  # the camera looks across the shadow's direction
+    cam = look_at(np.array([[side[0], side[1], 6.0]]), np.array([0.0, 0.0, 0.0]))
+    spec = ClipSpec("s", 0, 0, 0, "train", "meadow", VideoSpec(W, H, 15, 0, 1), Intrinsics.from_hfov(W, H, 80),
+                    "pan_away_back", "left", cam, [track])
+    out = {}
+    for q in ("basic", "game"):
+        with EmbeddedRenderer(catalog, read_depth=True, quality=q) as r:
+            out[q] = next(iter(r.render(spec)))
+    height = 0.6 * catalog.subjects["cow_brown"].height  # a point on the body's upper half
+    reach = height / np.tan(np.arcsin(sun[2]))
+    for sign, darker in ((1.0, True), (-1.0, False)):
+        ground = np.array([*(sign * reach * away), 0.0])
+        u, v = np.round(project(world_to_camera(ground, spec.camera_c2w[0]), spec.intrinsics)).astype(int)
+        assert out["game"].instances[v, u] == 0 and out["game"].depth[v, u] > 0  # the ground, not the cow
+        game, basic = (out[q].rgb[v - 1:v + 2, u - 1:u + 2].astype(float).mean() for q in ("game", "basic"))
+        assert (game < 0.8 * basic) == darker, (sign, game, basic)

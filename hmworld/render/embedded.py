@@ -4,6 +4,8 @@ Everything drawn is an instance of a unit primitive (cube, sphere, cylinder, con
 props once per clip, every body part of every subject once per frame, and a sky box around the camera. One
 instanced draw per primitive writes three attachments at once: lit RGB, the instance id (uint8) and metric
 depth (float32), so the masks match the pixels exactly. Output is a pure function of the ClipSpec.
+`quality=game` (opt-in) adds a shadow-map pass from the sun and a second, multisampled colour pass with an
+analytic sky; ids and depth keep coming from the first pass, so masks are the basic path's exactly.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from hmworld.render.textures import SIZE as TEX_SIZE
 from hmworld.render.textures import texture_index, texture_stack
 
 PRIMITIVES = ("cube", "sphere", "cylinder", "cone")
+IDENTITY = np.eye(4, dtype="f4").tobytes()
 SUBJECT_TEXTURE_SCALE = 2.5  # pattern repeats per metre on bodies (stripes, patches)
 FLAG_LIT, FLAG_GROUND, FLAG_SKY = 0, 1, 2
 MAX_SHADOWS = 3
@@ -167,11 +170,67 @@ vec3 analytic_sky(vec3 dir, vec3 sun) {
     return pow(rgb, vec3(1.0 / 2.2));
 }
 """
+SHADOW_SIZE = 1024  # texels per side of the sun's depth map
+SHADOW_HALF = 18.0  # metres: the map covers a square this far either side of a point 12 m ahead of the camera
+SHADOW_AHEAD = 12.0
+SHADOW_DEPTH = 120.0  # metres along the sun's rays the map's depth range spans
+
+DEPTH_VERTEX_SHADER = """
+#version 330
+in vec3 in_pos;
+in mat4 in_model;
+uniform mat4 u_light;
+void main() { gl_Position = u_light * (in_model * vec4(in_pos, 1.0)); }
+"""
+DEPTH_FRAGMENT_SHADER = """
+#version 330
+void main() {}
+"""
+SHADOW_GLSL = """
+uniform sampler2DShadow u_shadow_map;
+uniform mat4 u_light;
+float sunlit(vec3 world, vec3 n) {
+    vec4 ls = u_light * vec4(world, 1.0);
+    vec3 c = ls.xyz / ls.w * 0.5 + 0.5;
+    if (any(lessThan(c, vec3(0.0))) || any(greaterThan(c, vec3(1.0)))) return 1.0;  // outside the map: lit
+    float bias = 0.0015 + 0.003 * (1.0 - abs(dot(n, u_sun_dir)));  // slope-scaled, against self-shadowing acne
+    vec2 texel = 1.0 / vec2(textureSize(u_shadow_map, 0));
+    float lit = 0.0;  // 2x2 taps, each bilinearly filtered by the comparison sampler: a soft edge of ~2 texels
+    for (int i = 0; i < 2; ++i) for (int j = 0; j < 2; ++j)
+        lit += texture(u_shadow_map, vec3(c.xy + (vec2(i, j) - 0.5) * texel, c.z - bias));
+    return lit * 0.25;
+}
+"""
+SHADOW_BASIC = "float sun = max(dot(n, u_sun_dir), 0.0);"
 SKY_BASIC = "f_color = vec4(mix(u_sky_horizon, u_sky_top, clamp(dir.z * 2.0, 0.0, 1.0)), 1.0);"
 GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("layout(location = 0) out vec4 f_color;",
-                                                PREETHAM_GLSL + "layout(location = 0) out vec4 f_color;")
-                        .replace(SKY_BASIC, "f_color = vec4(analytic_sky(dir, normalize(u_sun_dir)), 1.0);"))
-assert GAME_FRAGMENT_SHADER.count("analytic_sky(dir") == 1
+                                                PREETHAM_GLSL + SHADOW_GLSL + "layout(location = 0) out vec4 f_color;")
+                        .replace(SKY_BASIC, "f_color = vec4(analytic_sky(dir, normalize(u_sun_dir)), 1.0);")
+                        .replace(SHADOW_BASIC, "float sun = max(dot(n, u_sun_dir), 0.0) * sunlit(v_world, n);"))
+assert GAME_FRAGMENT_SHADER.count("analytic_sky(dir") == 1 and GAME_FRAGMENT_SHADER.count("sunlit(v_world") == 1
+
+
+def sun_light_matrix(sun_dir: np.ndarray, c2w: np.ndarray) -> np.ndarray:
+    """World -> the shadow map's clip space: an orthographic view along the sun's rays of a square of
+    2 * SHADOW_HALF metres centred on the ground SHADOW_AHEAD metres in front of the camera, where subjects
+    are (a fixed size, so a texel is always about 3.5 cm)."""
+    forward = c2w[:3, 2].copy()
+    forward[2] = 0.0
+    norm = np.linalg.norm(forward)
+    forward = forward / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
+    centre = np.array([c2w[0, 3], c2w[1, 3], 0.0]) + SHADOW_AHEAD * forward
+    back = np.asarray(sun_dir, float) / np.linalg.norm(sun_dir)  # towards the sun: the view's +z
+    up_hint = np.array([0.0, 0.0, 1.0]) if abs(back[2]) < 0.99 else np.array([0.0, 1.0, 0.0])
+    right = np.cross(up_hint, back)
+    right /= np.linalg.norm(right)
+    up = np.cross(back, right)
+    eye = centre + back * (SHADOW_DEPTH / 2)
+    view = np.eye(4)
+    view[:3, :3] = np.stack([right, up, back])
+    view[:3, 3] = -view[:3, :3] @ eye
+    ortho = np.diag([1.0 / SHADOW_HALF, 1.0 / SHADOW_HALF, -2.0 / SHADOW_DEPTH, 1.0])
+    ortho[2, 3] = -1.0  # eye-space z in [-SHADOW_DEPTH, 0] -> [1, -1]
+    return ortho @ view
 
 
 def _load_triton_first() -> None:
@@ -224,6 +283,13 @@ class EmbeddedRenderer(Renderer):
             self.game_program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=GAME_FRAGMENT_SHADER)
             self.game_program["u_turbidity"].value = TURBIDITY
             self.game_program["u_sky_exposure"].value = SKY_EXPOSURE
+            self.game_program["u_shadow_map"].value = 2
+            self.depth_program = self.ctx.program(vertex_shader=DEPTH_VERTEX_SHADER,
+                                                  fragment_shader=DEPTH_FRAGMENT_SHADER)
+            self.shadow_map = self.ctx.depth_texture((SHADOW_SIZE, SHADOW_SIZE))
+            self.shadow_map.compare_func = "<="  # a comparison sampler: texture() returns the lit fraction
+            self.shadow_map.repeat_x = self.shadow_map.repeat_y = False
+            self.shadow_fbo = self.ctx.framebuffer(depth_attachment=self.shadow_map)
         tex = texture_stack()
         self.textures = self.ctx.texture_array((TEX_SIZE, TEX_SIZE, tex.shape[0]), 1, tex.tobytes())
         self.textures.build_mipmaps()
@@ -352,6 +418,19 @@ class EmbeddedRenderer(Renderer):
             if skinned:
                 self.skinned.draw_frame(f, view)
             if game is not None:  # the same scene again, multisampled, colour only; resolved for readback
+                light = sun_light_matrix(sun_direction(scene), c2w).T.astype("f4").tobytes()
+                self.shadow_fbo.use()
+                self.shadow_fbo.clear(depth=1.0)
+                self.depth_program["u_light"].write(light)
+                for prim in PRIMITIVES:  # casters: everything but the ground (it only receives) and the sky
+                    casters = data[prim][(data[prim]["flags"] == FLAG_LIT)]
+                    if len(casters):
+                        self._draw(prim, casters, self.depth_program)
+                if skinned:
+                    self.skinned.draw_frame(f, light, proj=IDENTITY)
+                game["u_light"].write(light)
+                game["u_num_shadows"].value = 0  # real shadows replace the dark discs
+                self.shadow_map.use(2)
                 self.msaa_fbo.use()
                 self.msaa_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
                 for prim in PRIMITIVES:
@@ -365,11 +444,10 @@ class EmbeddedRenderer(Renderer):
 
     def _draw(self, prim: str, data: np.ndarray, program=None) -> None:
         """One instanced draw; the instance buffer and its vertex arrays (one per program) are reused and grown
-        on demand. The buffer is written once per frame: a second program's draw reuses it."""
+        on demand."""
         program = self.program if program is None else program
         buf, vaos, capacity = self._instance_buffers.get(prim, (None, {}, 0))
-        fresh = len(data) > capacity
-        if fresh:
+        if len(data) > capacity:
             for vao in vaos.values():
                 vao.release()
             if buf is not None:
@@ -381,9 +459,9 @@ class EmbeddedRenderer(Renderer):
         if program.glo not in vaos:
             vbo, _ = self.meshes[prim]
             vaos[program.glo] = self.ctx.vertex_array(program, [(vbo, "3f 3f", "in_pos", "in_normal"),
-                                                                (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)])
-        if program is self.program or fresh:
-            buf.write(data.tobytes())
+                                                                (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)],
+                                                      skip_errors=program is not self.program)
+        buf.write(data.tobytes())
         vaos[program.glo].render(instances=len(data))
 
     def _read(self, width: int, height: int) -> Frame:

@@ -2,10 +2,12 @@
 
 Each catalog subject maps to a 0 A.D. model (hmworld.assets.zeroad); where it stands and which pose it shows
 come from the asset body model (hmworld.assets.bodies), which the annotations and the compositor use too.
-Meshes live in GPU buffers once per renderer; per frame the CPU computes the bone palette (pose @ inverse bind, `hmworld.assets.skinning`) from
-the subject's walk phase, and the vertex shader blends up to four bones per vertex. The fragment shader
-writes the same three attachments as the primitive program (lit RGB, instance id, metric depth), so masks
-stay exact. Heads of people are separate meshes carried by the skeleton's "head" prop point.
+Meshes live in GPU buffers once per renderer; per frame the CPU computes the bone palette (pose @ inverse
+bind, `hmworld.assets.skinning`) from the subject's walk phase, and the vertex shader blends up to four bones
+per vertex. The fragment shader writes the same three attachments as the primitive program (lit RGB,
+instance id, metric depth), so masks stay exact. Heads of people are separate meshes carried by the
+skeleton's "head" prop point. With renderer.quality=game the same draw also fills the sun's depth map
+(casting shadows); skinned subjects do not yet receive shadows themselves.
 """
 from __future__ import annotations
 
@@ -188,9 +190,14 @@ class SkinnedSubjects:
                 tuple(colors.get("hair", (0.3, 0.2, 0.1))), MATERIAL_MODES[spec_a.material]))
         return {tr.instance_id for tr in self._tracks}
 
-    def draw_frame(self, f: int, view: bytes) -> None:
+    def draw_frame(self, f: int, view: bytes, proj: bytes | None = None) -> None:
+        """proj: another projection for this draw only (the sun's depth pass passes its whole matrix as
+        `view` and the identity here); the clip's projection is restored afterwards."""
         p = self.program
         p["u_view"].write(view)
+        if proj is not None:
+            clip_proj = p["u_proj"].read()
+            p["u_proj"].write(proj)
         for tr in self._tracks:
             asset = tr.motion.asset
             pose = tr.motion.pose(f)
@@ -200,6 +207,8 @@ class SkinnedSubjects:
             if tr.gpu_head is not None:
                 head = prop_transform(asset.head_prop, pose)[None]
                 self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, MATERIAL_MODES["player"])
+        if proj is not None:
+            p["u_proj"].write(clip_proj)
 
     def _draw(self, gpu: _GpuMesh, palette: np.ndarray, texture, tint, mode: int) -> None:
         data = np.ascontiguousarray(palette.transpose(0, 2, 1), np.float32).tobytes()  # column-major mat4s
