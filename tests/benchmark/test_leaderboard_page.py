@@ -47,7 +47,7 @@ def test_page_in_headless_chromium(site, tmp_path):
         want = sorted(order, key=lambda m: -ssim[m])
         assert browser.eval(rows) == want
         assert browser.eval("document.querySelector(\"#board-0 th[data-col='ssim']\").getAttribute('aria-sort')") == "descending"
-        assert want.index("mean-context") < want.index("repeat-last")     # the order really changed vs PSNR
+        assert want[::-1] != order       # the second click below really reorders the rows (whatever the data)
         browser.click("#board-0 th[data-col='ssim']")
         assert browser.eval(rows) == want[::-1]
 
