@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from hmworld.cli.ui import user_errors
+from hmworld.benchmark.text import cli_errors as user_errors
 
 
 def weights(cfg: DictConfig) -> int:

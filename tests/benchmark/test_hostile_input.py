@@ -441,3 +441,17 @@ def test_oversized_text_in_a_store_is_cut_on_the_page(scored, tmp_path):
     lb = build_leaderboard(store, tmp_path / "site")
     assert (tmp_path / "site" / "index.html").stat().st_size < 100_000
     assert len(lb.groups[0].rows[0].model) == 200
+
+
+def test_merge_refuses_foreign_files_on_either_side(scored, tmp_path):
+    from hmworld.benchmark import merge_stores
+
+    other = tmp_path / "app.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+    before = _sha(other)
+    with pytest.raises(BenchmarkError, match="not a results store"):
+        merge_stores([scored], other)
+    with pytest.raises(BenchmarkError, match="not a results store"):
+        merge_stores([other], tmp_path / "merged.sqlite")
+    assert _sha(other) == before
