@@ -32,7 +32,7 @@ _BREAKS = re.compile(r"[\t\n\v\f\r\x85\u2028\u2029]")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _MD_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#!|&~:\"'=$^])")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "|", "%")
-_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")   # + "_00000.jpg" stays under 255 bytes
 
 
 def has_controls(text: str, allow_newlines: bool = False) -> bool:
