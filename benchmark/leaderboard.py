@@ -314,7 +314,7 @@ def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr
         if final.is_symlink() or final.exists():
             os.replace(final, old)
         os.replace(staging, final)
-        if old.is_symlink():
+        if old.is_symlink() or old.is_file():
             old.unlink()
         else:
             shutil.rmtree(old, ignore_errors=True)
