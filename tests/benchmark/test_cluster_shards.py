@@ -1,12 +1,8 @@
 """The documented cluster path, run with Hydra's submitit launcher on the local executor (the `slurm` extra):
 `hmworld score --multirun shard=0,1 num_shards=2 hydra/launcher=submitit_local`, then `hmworld score-merge`,
 gives the same leaderboard as one process."""
-import pytest
-
 from hmworld.benchmark import build_leaderboard, score_submission
 from leaderboard_testlib import run_cli, score_rows
-
-pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra (hydra-submitit-launcher)")
 
 
 def test_submitit_local_shards_merge_to_the_one_process_table(small_split, subs, tmp_path):
