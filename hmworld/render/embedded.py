@@ -276,7 +276,7 @@ class EmbeddedRenderer(Renderer):
         if self.bodies.style == "asset":  # skinned 0 A.D. models (hmworld/render/skinned.py)
             from hmworld.render.skinned import SkinnedSubjects
 
-            self.skinned = SkinnedSubjects(self.ctx, self.bodies)
+            self.skinned = SkinnedSubjects(self.ctx, self.bodies, quality)
         self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         self.game_program = None
         if quality == "game":
@@ -437,7 +437,7 @@ class EmbeddedRenderer(Renderer):
                     if len(data[prim]):
                         self._draw(prim, data[prim], game)
                 if skinned:
-                    self.skinned.draw_frame(f, view)
+                    self.skinned.draw_frame(f, view, light=light)
                 self.ctx.copy_framebuffer(self.resolved, self.msaa_fbo)
                 fbo.use()
             yield self._read(width, height)
@@ -460,7 +460,7 @@ class EmbeddedRenderer(Renderer):
             vbo, _ = self.meshes[prim]
             vaos[program.glo] = self.ctx.vertex_array(program, [(vbo, "3f 3f", "in_pos", "in_normal"),
                                                                 (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)],
-                                                      skip_errors=program is not self.program)
+                                                      skip_errors=program is not self.program)  # unread attributes
         buf.write(data.tobytes())
         vaos[program.glo].render(instances=len(data))
 

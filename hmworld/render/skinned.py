@@ -7,7 +7,7 @@ bind, `hmworld.assets.skinning`) from the subject's walk phase, and the vertex s
 per vertex. The fragment shader writes the same three attachments as the primitive program (lit RGB,
 instance id, metric depth), so masks stay exact. Heads of people are separate meshes carried by the
 skeleton's "head" prop point. With renderer.quality=game the same draw also fills the sun's depth map
-(casting shadows); skinned subjects do not yet receive shadows themselves.
+(casting shadows), and the colour pass uses a variant of these shaders that receives them.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from hmworld.assets.formats import NO_BONE, Mesh
 from hmworld.assets.skinning import prop_transform, skin_palette
 from hmworld.assets.zeroad import ASSETS, asset_for_subject, texture_path
 from hmworld.errors import HMWorldError
+from hmworld.render.embedded import SHADOW_BASIC, SHADOW_GLSL
 
 MATERIAL_MODES = {"opaque": 0, "player": 1, "alpha": 2, "recolour": 3}
 
@@ -89,6 +90,14 @@ void main() {
 }
 """
 
+GAME_VERTEX_SHADER = (VERTEX_SHADER.replace("out float v_depth;", "out float v_depth;\nout vec3 v_world;")
+                      .replace("v_depth = -eye.z;", "v_depth = -eye.z;\n    v_world = world.xyz;"))
+GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("in float v_depth;", "in float v_depth;\nin vec3 v_world;")
+                        .replace("layout(location = 0) out vec4 f_color;",
+                                 SHADOW_GLSL + "layout(location = 0) out vec4 f_color;")
+                        .replace(SHADOW_BASIC, "float sun = max(dot(n, u_sun_dir), 0.0) * sunlit(v_world, n);"))
+assert GAME_FRAGMENT_SHADER.count("sunlit(v_world") == 1 and GAME_VERTEX_SHADER.count("v_world =") == 1
+
 
 def decode_texture(data: bytes, what: str) -> np.ndarray:
     """DDS (DXT1/3/5 or uncompressed) -> RGBA uint8 [H, W, 4], top row first, through Pillow."""
@@ -102,7 +111,9 @@ def decode_texture(data: bytes, what: str) -> np.ndarray:
 
 
 class _GpuMesh:
-    def __init__(self, ctx, program, mesh: Mesh):
+    """A mesh's buffers, with one vertex array per program that draws it (basic, and game quality's)."""
+
+    def __init__(self, ctx, programs, mesh: Mesh):
         ids = mesh.bone_ids.astype(np.float32)
         weights = np.where(mesh.bone_ids == NO_BONE, 0.0, mesh.bone_weights).astype(np.float32)
         ids[mesh.bone_ids == NO_BONE] = 0.0
@@ -111,8 +122,9 @@ class _GpuMesh:
         vertices = np.concatenate([mesh.positions, mesh.normals, mesh.uvs[:, 0], ids, weights], axis=1)
         self.vbo = ctx.buffer(np.ascontiguousarray(vertices, np.float32).tobytes())
         self.ibo = ctx.buffer(mesh.faces.astype(np.uint32).tobytes())
-        self.vao = ctx.vertex_array(program, [(self.vbo, "3f 3f 2f 4f 4f", "in_pos", "in_normal", "in_uv",
-                                               "in_bones", "in_weights")], index_buffer=self.ibo)
+        self.vaos = {p.glo: ctx.vertex_array(p, [(self.vbo, "3f 3f 2f 4f 4f", "in_pos", "in_normal", "in_uv",
+                                                  "in_bones", "in_weights")], index_buffer=self.ibo)
+                     for p in programs}
 
 
 @dataclass
@@ -133,14 +145,21 @@ class _Track:
 class SkinnedSubjects:
     """Draws the subjects that have an asset into the embedded renderer's framebuffer."""
 
-    def __init__(self, ctx, bodies: AssetBodies):
+    def __init__(self, ctx, bodies: AssetBodies, quality: str = "basic"):
         import moderngl
 
         self.ctx, self.bodies, self.catalog, self.cache = ctx, bodies, bodies.catalog, bodies.cache
         self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
+        # game quality: the colour pass's program also receives the sun's shadows (the basic one is unchanged)
+        self.game_program = None
+        if quality == "game":
+            self.game_program = ctx.program(vertex_shader=GAME_VERTEX_SHADER, fragment_shader=GAME_FRAGMENT_SHADER)
+            self.game_program["u_shadow_map"].value = 2
+        self.programs = [self.program] + ([self.game_program] if self.game_program is not None else [])
         self.palette = ctx.buffer(reserve=MAX_BONES * 64, dynamic=True)
-        self.program["Palette"].binding = 0
-        self.program["u_texture"].value = 1
+        for prog in self.programs:
+            prog["Palette"].binding = 0
+            prog["u_texture"].value = 1
         self._mipmap = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)
         self._gpu: dict[str, _GpuMesh] = {}
         self._textures: dict[str, object] = {}
@@ -151,7 +170,7 @@ class SkinnedSubjects:
 
     def _gpu_mesh(self, key: str, mesh: Mesh) -> _GpuMesh:
         if key not in self._gpu:
-            self._gpu[key] = _GpuMesh(self.ctx, self.program, mesh)
+            self._gpu[key] = _GpuMesh(self.ctx, self.programs, mesh)
         return self._gpu[key]
 
     def _texture(self, rel: str):
@@ -165,11 +184,11 @@ class SkinnedSubjects:
 
     def begin_clip(self, spec, lighting: dict, proj: bytes) -> set[int]:
         """Prepare the clip's subjects; returns the instance ids drawn here (the rest stay primitives)."""
-        p = self.program
-        p["u_proj"].write(proj)
-        for key, value in lighting.items():
-            if key in p:
-                p[key].value = value
+        for p in self.programs:
+            p["u_proj"].write(proj)
+            for key, value in lighting.items():
+                if key in p:
+                    p[key].value = value
         self._tracks = []
         for t in spec.subjects:
             subject = self.catalog.subjects[t.name]
@@ -190,10 +209,13 @@ class SkinnedSubjects:
                 tuple(colors.get("hair", (0.3, 0.2, 0.1))), MATERIAL_MODES[spec_a.material]))
         return {tr.instance_id for tr in self._tracks}
 
-    def draw_frame(self, f: int, view: bytes, proj: bytes | None = None) -> None:
+    def draw_frame(self, f: int, view: bytes, proj: bytes | None = None, light: bytes | None = None) -> None:
         """proj: another projection for this draw only (the sun's depth pass passes its whole matrix as
-        `view` and the identity here); the clip's projection is restored afterwards."""
-        p = self.program
+        `view` and the identity here); the clip's projection is restored afterwards. light: the sun's matrix,
+        for game quality's colour pass (its program samples the shadow map bound to unit 2)."""
+        p = self.program if light is None else self.game_program
+        if light is not None:
+            p["u_light"].write(light)
         p["u_view"].write(view)
         if proj is not None:
             clip_proj = p["u_proj"].read()
@@ -203,27 +225,28 @@ class SkinnedSubjects:
             pose = tr.motion.pose(f)
             p["u_id"].value = tr.instance_id
             p["u_model"].write(tr.motion.model[f].T.astype("f4").tobytes())
-            self._draw(tr.gpu, skin_palette(asset.mesh, pose, asset.inv_bind), tr.texture, tr.tint, tr.mode)
+            self._draw(p, tr.gpu, skin_palette(asset.mesh, pose, asset.inv_bind), tr.texture, tr.tint, tr.mode)
             if tr.gpu_head is not None:
                 head = prop_transform(asset.head_prop, pose)[None]
-                self._draw(tr.gpu_head, head, tr.head_texture, tr.hair, MATERIAL_MODES["player"])
+                self._draw(p, tr.gpu_head, head, tr.head_texture, tr.hair, MATERIAL_MODES["player"])
         if proj is not None:
             p["u_proj"].write(clip_proj)
 
-    def _draw(self, gpu: _GpuMesh, palette: np.ndarray, texture, tint, mode: int) -> None:
+    def _draw(self, program, gpu: _GpuMesh, palette: np.ndarray, texture, tint, mode: int) -> None:
         data = np.ascontiguousarray(palette.transpose(0, 2, 1), np.float32).tobytes()  # column-major mat4s
         self.palette.write(data)
         self.palette.bind_to_uniform_block(0)
         texture.use(1)
-        self.program["u_tint"].value = tint
-        self.program["u_mode"].value = mode
-        gpu.vao.render()
+        program["u_tint"].value = tint
+        program["u_mode"].value = mode
+        gpu.vaos[program.glo].render()
 
     def close(self) -> None:
         for tex in self._textures.values():
             tex.release()
         for g in self._gpu.values():
-            g.vao.release()
+            for vao in g.vaos.values():
+                vao.release()
             g.vbo.release()
             g.ibo.release()
         self._textures, self._gpu = {}, {}
