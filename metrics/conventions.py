@@ -13,7 +13,9 @@ import json
 # 2: explicit colour convention when decoding; DSC crops padded to a square (no centre crop), a shifted
 #    subject matched by the nearby fallback, presence judged in gt_boxes mode; DINO's own position-embedding
 #    resize for non-square frames (VBench parity).
-CONVENTION_VERSION = "2"
+# 3: the masked re-entry metrics (subject / box / background / re-entry-frame PSNR and SSIM from the ground
+#    truth's instance masks, metrics/masked.py); the other metrics' numbers are unchanged from 2.
+CONVENTION_VERSION = "3"
 
 # Identical frames have infinite PSNR. The cap keeps averages finite; it is above what any non-identical
 # pair of 8-bit frames up to 832x480 reaches except a handful of off-by-one pixels, so it ranks correctly.
@@ -90,6 +92,20 @@ CONVENTIONS: dict[str, str] = {
         f"above/below, the side with more room) than to the ground-truth crop; frames without room for that "
         f"reference count as present and are counted as unjudged), detect_top (no boxes: each side takes its "
         f"top-confidence detection of the class, frames from entry_frame to the end)"),
+    "masked": (
+        f"masked re-entry metrics, from the ground truth's instance masks (instances.npz; a clip without them is "
+        f"not applicable: values null); per exit-entry event of events.json, its re-entry frames are the clip "
+        f"frames from entry_frame to the clip end where visible_intervals show the subject (null intervals: where "
+        f"its mask has a pixel); hidden gap = entry_frame - exit_frame frames. Regions per frame: subject = pixels "
+        f"with its instance id; box = its visible_box (else its mask's bounding box) rounded outwards to whole "
+        f"pixels and clipped; background = instance id 0; reentry = the whole frame. PSNR in a region: "
+        f"10*log10(1/MSE) over the region's pixels x RGB, data range 1, exact from uint8, capped at "
+        f"{PSNR_CAP_DB:g} dB, frames with an empty region skipped. SSIM in a region: the whole-frame SSIM's "
+        f"per-pixel map (window {SSIM_WINDOW} sigma {SSIM_SIGMA}, K1 {SSIM_K1} K2 {SSIM_K2}, population "
+        f"covariance, RGB averaged) at every pixel, the frame extended by half-sample symmetric reflection, "
+        f"averaged over the region's pixels. Event value = mean over its frames; clip subject_*/box_* = mean over "
+        f"its events; clip background_*/reentry_* = mean over the union of its events' re-entry frames; split = "
+        f"mean over clips with a value"),
     "aggregation": ("PSNR/SSIM/LPIPS/DSC: mean over frames (terms) per video, then unweighted mean over videos; "
                     "subject/background consistency: frame-weighted over the split as vbench"),
 }

@@ -15,14 +15,11 @@ from .dsc import DSCConfig, dsc
 from .frames import MetricInputError, check_pair, check_video, decode_video, video_rate
 from .perceptual import lpips
 from .pixel import psnr, ssim
+from .registry import COLUMN, GROUP, MASKED_REGIONS, group_names, value_keys
 
-ALL_METRICS = ("psnr", "ssim", "lpips", "subject_consistency", "background_consistency", "dsc")
-# The value keys each metric contributes to ClipScore.values.
-VALUE_KEYS = {
-    "psnr": ("psnr",), "ssim": ("ssim",), "lpips": ("lpips",),
-    "subject_consistency": ("subject_consistency",), "background_consistency": ("background_consistency",),
-    "dsc": ("dsc_gt", "dsc_ctx", "dsc_miss_rate"),
-}
+ALL_METRICS = group_names()
+# The value keys each metric contributes to ClipScore.values (registry.py).
+VALUE_KEYS = value_keys()
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,13 @@ def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
 def score_clip(pred: np.ndarray, target: np.ndarray, context: Optional[np.ndarray] = None, *,
                metrics: Sequence[str] = ALL_METRICS, events: Optional[Mapping[str, Any]] = None,
                subjects: Optional[Mapping[str, Any]] = None, models=None,
-               dsc_config: DSCConfig = DSCConfig(), clip_id: Optional[str] = None) -> ClipScore:
+               dsc_config: DSCConfig = DSCConfig(), clip_id: Optional[str] = None,
+               instances: Optional[np.ndarray] = None) -> ClipScore:
     """Score one clip from decoded arrays: pred/target are the target halves, context the ground-truth context.
 
     `models` is a MetricModels (models.py) shared across clips; None uses the process-wide default.
+    `instances`: the ground truth's instance masks of the whole clip ``[context + target, H, W]`` (the masked
+    metrics; None: the clip has none, e.g. imported from the official release, and they are not applicable).
     """
     metrics = _check_metrics(metrics)
     check_pair(pred, target)
@@ -63,7 +63,7 @@ def score_clip(pred: np.ndarray, target: np.ndarray, context: Optional[np.ndarra
         if context is None or events is None:
             raise MetricInputError("DSC needs the ground-truth context frames and events.json (and subjects.json)")
         check_video(context, "context")
-    if models is None and any(m in metrics for m in ("lpips", "subject_consistency", "background_consistency", "dsc")):
+    if models is None and any(GROUP[m].weights for m in metrics):
         from .models import default_models
 
         models = default_models()
@@ -95,9 +95,42 @@ def score_clip(pred: np.ndarray, target: np.ndarray, context: Optional[np.ndarra
             details.update(dsc_mode=r.mode, dsc_terms=r.terms, dsc_misses=r.misses, dsc_gt_terms=r.gt_terms,
                            dsc_ctx_terms=r.ctx_terms, dsc_displaced=r.displaced, dsc_absent=r.absent,
                            dsc_presence_unjudged=r.unjudged, dsc_detector=r.detector)
+        elif m == "masked":
+            _masked(pred, target, instances, events, subjects, values, details)
         seconds[m] = time.perf_counter() - start
     conventions = {k: CONVENTIONS[k] for k in ("input", "decode", "scope", *metrics, "aggregation")}
     return ClipScore(values, details, conventions, CONVENTION_VERSION, seconds, clip_id)
+
+
+def _masked(pred, target, instances, events, subjects, values: dict, details: dict) -> None:
+    """The masked re-entry metrics into values/details; details["masked_events_list"] holds the per-event records
+    (instance_id, exit_frame, entry_frame, gap_frames, frames, values{column}). Without masks or events.json the
+    clip is not applicable: every value None, details["masked_applicable"] False with the reason."""
+    from .masked import reentry_scores
+
+    keys = GROUP["masked"].columns
+    values.update({k: None for k in keys})
+    if instances is None or events is None:
+        details.update(masked_applicable=False, masked_reason=("no instance masks" if instances is None
+                                                               else "no events.json"),
+                       masked_events=0, masked_frames=0, masked_events_list=[])
+        return
+    context_frames = int(np.asarray(instances).shape[0]) - int(pred.shape[0])
+    if context_frames < 0:
+        raise MetricInputError(f"instances: {np.asarray(instances).shape[0]} frames, fewer than the "
+                               f"{pred.shape[0]} target frames")
+    r = reentry_scores(pred, target, instances, dict(events), dict(subjects or {}), context_frames)
+    for region, prefix in MASKED_REGIONS.items():
+        for m in ("psnr", "ssim"):
+            values[f"{prefix}_{m}"] = r.values[f"{region}_{m}"]
+    events_list = []
+    for e in r.events:
+        ev = {f"{MASKED_REGIONS[reg]}_{m}": getattr(e, m)[reg] for reg in MASKED_REGIONS for m in ("psnr", "ssim")}
+        events_list.append({"instance_id": e.instance_id, "exit_frame": e.exit_frame, "entry_frame": e.entry_frame,
+                            "gap_frames": e.gap_frames, "frames": e.frames,
+                            "values": {k: ev[k] for k in keys if k in COLUMN}})
+    details.update(masked_applicable=True, masked_events=int(r.values["events"]),
+                   masked_frames=int(r.values["frames"]), masked_events_list=events_list)
 
 
 @dataclass(frozen=True)
@@ -150,7 +183,7 @@ def aggregate(scores: Sequence[ClipScore]) -> dict[str, Optional[float]]:
     out: dict[str, Optional[float]] = {}
     keys = [k for m in ALL_METRICS for k in VALUE_KEYS[m]]
     for key in keys:
-        if key in ("subject_consistency", "background_consistency"):
+        if COLUMN[key].frame_weighted:
             pairs = [(s.details[f"{key}_total"], s.details[f"{key}_count"]) for s in scores
                      if s.values.get(key) is not None]
             count = sum(c for _, c in pairs)
