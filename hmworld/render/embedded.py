@@ -170,6 +170,26 @@ vec3 analytic_sky(vec3 dir, vec3 sun) {
     return pow(rgb, vec3(1.0 / 2.2));
 }
 """
+# Game quality's single-sample pass only has to give ids and depth (its colour is never read): the same vertex
+# shader, so the same rasterisation and depth, without the texturing and lighting.
+IDS_FRAGMENT_SHADER = """
+#version 330
+in float v_depth;
+flat in uint v_id;
+flat in uint v_flags;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out uint f_id;
+layout(location = 2) out float f_depth;
+void main() {
+    f_color = vec4(0.0);
+    f_id = v_flags == 2u ? 0u : v_id;
+    f_depth = v_flags == 2u ? 0.0 : v_depth;
+}
+"""
+# Buffer layouts for programs that read only some attributes: the others are skipped as explicit padding
+# (the linker drops attributes a program leaves unread, and the byte offsets must still match the records)
+IDS_LAYOUT = (("3f 12x", "in_pos"), ("16f 32x 1u 1u /i", "in_model", "in_id", "in_flags"))
+DEPTH_LAYOUT = (("3f 12x", "in_pos"), ("16f 40x /i", "in_model"))
 SHADOW_SIZE = 1024  # texels per side of the sun's depth map
 SHADOW_HALF = 18.0  # metres: the map covers a square this far either side of a point 12 m ahead of the camera
 SHADOW_AHEAD = 12.0
@@ -284,6 +304,7 @@ class EmbeddedRenderer(Renderer):
             self.game_program["u_turbidity"].value = TURBIDITY
             self.game_program["u_sky_exposure"].value = SKY_EXPOSURE
             self.game_program["u_shadow_map"].value = 2
+            self.ids_program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=IDS_FRAGMENT_SHADER)
             self.depth_program = self.ctx.program(vertex_shader=DEPTH_VERTEX_SHADER,
                                                   fragment_shader=DEPTH_FRAGMENT_SHADER)
             self.shadow_map = self.ctx.depth_texture((SHADOW_SIZE, SHADOW_SIZE))
@@ -355,11 +376,11 @@ class EmbeddedRenderer(Renderer):
         lt = scene.lighting
         p = self.program
         game = self.game_program
-        programs = [p] if game is None else [p, game]  # the same uniforms for both passes
+        programs = [p] if game is None else [p, game, self.ids_program]  # the same uniforms for every pass
 
         def uniform(name: str, value=None, data: bytes | None = None) -> None:
             for prog in programs:
-                if prog is game and name not in prog:  # the analytic sky leaves the sky colours unused
+                if prog is not p and name not in prog:  # e.g. the analytic sky leaves the sky colours unused
                     continue
                 if data is not None:
                     prog[name].write(data)
@@ -414,7 +435,10 @@ class EmbeddedRenderer(Renderer):
             fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
             for prim in PRIMITIVES:
                 if len(data[prim]):
-                    self._draw(prim, data[prim])
+                    if game is None:
+                        self._draw(prim, data[prim])
+                    else:
+                        self._draw(prim, data[prim], self.ids_program, IDS_LAYOUT)
             if skinned:
                 self.skinned.draw_frame(f, view)
             if game is not None:  # the same scene again, multisampled, colour only; resolved for readback
@@ -425,7 +449,7 @@ class EmbeddedRenderer(Renderer):
                 for prim in PRIMITIVES:  # casters: everything but the ground (it only receives) and the sky
                     casters = data[prim][(data[prim]["flags"] == FLAG_LIT)]
                     if len(casters):
-                        self._draw(prim, casters, self.depth_program)
+                        self._draw(prim, casters, self.depth_program, DEPTH_LAYOUT)
                 if skinned:
                     self.skinned.draw_frame(f, light, proj=IDENTITY)
                 game["u_light"].write(light)
@@ -442,7 +466,7 @@ class EmbeddedRenderer(Renderer):
                 fbo.use()
             yield self._read(width, height)
 
-    def _draw(self, prim: str, data: np.ndarray, program=None) -> None:
+    def _draw(self, prim: str, data: np.ndarray, program=None, layout=None) -> None:
         """One instanced draw; the instance buffer and its vertex arrays (one per program) are reused and grown
         on demand."""
         program = self.program if program is None else program
@@ -458,9 +482,11 @@ class EmbeddedRenderer(Renderer):
             self._instance_buffers[prim] = (buf, vaos, capacity)
         if program.glo not in vaos:
             vbo, _ = self.meshes[prim]
-            vaos[program.glo] = self.ctx.vertex_array(program, [(vbo, "3f 3f", "in_pos", "in_normal"),
-                                                                (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)],
-                                                      skip_errors=program is not self.program)  # unread attributes
+            if layout is None:
+                content = [(vbo, "3f 3f", "in_pos", "in_normal"), (buf, INSTANCE_FORMAT, *INSTANCE_ATTRS)]
+            else:
+                content = [(vbo, *layout[0]), (buf, *layout[1])]
+            vaos[program.glo] = self.ctx.vertex_array(program, content)
         buf.write(data.tobytes())
         vaos[program.glo].render(instances=len(data))
 
