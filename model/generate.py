@@ -261,7 +261,8 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
              "checkpoint_size": ck.st_size, "checkpoint_step": gen.meta.get("global_step"),
              "sampler": sampler.__dict__, "geometry": geom.__dict__}
     spath = state_path(out)
-    if spath.is_file() and not cfg.get("overwrite"):
+    # The record only guards videos already there: a deleted (or emptied) folder starts afresh.
+    if spath.is_file() and not cfg.get("overwrite") and any(out.glob("*.mp4")):
         old = read_json(spath)
         if old != state:
             diffs = [k for k in state if old.get(k) != state[k]]

@@ -68,6 +68,10 @@ def test_split_generation_writes_a_submission(cached_split, generator, tmp_path)
     assert again.written == [] and len(again.skipped) == 2
     with pytest.raises(ConfigError, match="sampler"):
         generate_split(_gen_cfg(split=str(cached_split), out=str(out), steps=3), generator)
+    # the settings record guards videos only: an emptied folder starts afresh with other settings
+    for f in one.glob("*.mp4"):
+        f.unlink()
+    assert generate_split(_gen_cfg(split=str(cached_split), out=str(one), limit=1, steps=3), generator).written
 
 
 def _context_video(clip, path):
