@@ -26,19 +26,20 @@ from hmworld.benchmark.store import ResultsStore
 from hmworld.benchmark.submission import MAX_LENGTH
 from hmworld.benchmark.text import contained, csv_cell, md_cell, name_part, plain
 from hmworld.fsutil import atomic_write_bytes, atomic_write_text
+from hmworld.metrics.registry import COLUMNS, GROUP, GROUPS, columns, lower_is_better
 
-# The paper's column order.
-METRIC_COLUMNS = ("psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subject_consistency", "background_consistency")
-CSV_COLUMNS = ("model", *METRIC_COLUMNS, "clips", "dsc_miss_rate", "split_fingerprint", "convention_version")
-LOWER_IS_BETTER = {"lpips", "dsc_miss_rate"}
-LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "dsc_ctx": "DSC_ctx", "dsc_gt": "DSC_GT",
-          "subject_consistency": "Subject Cons.", "background_consistency": "Background Cons.",
-          "dsc_miss_rate": "DSC miss rate"}
-GROUP_OF = {"psnr": "psnr", "ssim": "ssim", "lpips": "lpips", "dsc_ctx": "dsc", "dsc_gt": "dsc",
-            "dsc_miss_rate": "dsc", "subject_consistency": "subject_consistency",
-            "background_consistency": "background_consistency"}
-VALUE_COLUMNS = (*METRIC_COLUMNS, "dsc_miss_rate")
-GROUP_ORDER = ("psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency")
+# Every column's facts (label, direction, where it is shown, its metric group) come from hmworld.metrics.registry.
+# Columns: the paper's, then ours (masked re-entry metrics); trailing diagnostics (DSC miss rate) after `clips`.
+METRIC_COLUMNS = columns(trailing=False)
+PAPER_COLUMNS = columns(paper=True)
+TRAILING_COLUMNS = columns(trailing=True)
+CSV_COLUMNS = ("model", *METRIC_COLUMNS, "clips", *TRAILING_COLUMNS, "split_fingerprint", "convention_version")
+LOWER_IS_BETTER = lower_is_better()
+LABELS = {c.key: c.label for c in COLUMNS}
+GROUP_OF = {c.key: c.group for c in COLUMNS}
+VALUE_COLUMNS = (*METRIC_COLUMNS, *TRAILING_COLUMNS)
+GROUP_ORDER = tuple(g.name for g in GROUPS)
+NOT_APPLICABLE = "n/a"
 
 
 def arrow(col: str) -> str:
@@ -62,6 +63,8 @@ class SubmissionSummary:
     incomplete: list[str] = field(default_factory=list)   # valid clips still missing a metric (scoring unfinished)
     rank: Optional[int] = None
     display: str = ""
+    not_applicable: set = field(default_factory=set)      # columns computed but applying to none of its clips
+    events: list[dict] = field(default_factory=list)      # masked metrics per exit-entry event (store.event_rows)
 
     @property
     def complete(self) -> bool:
@@ -107,17 +110,29 @@ def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
                              f"aggregated ({type(exc).__name__}: {str(exc)[:120]}); the store is damaged or was "
                              f"edited") from exc
     values = {col: (agg.get(col) if GROUP_OF[col] in groups else None) for col in VALUE_COLUMNS}
+    # A metric that needs what some clips lack (instance masks): n/a on those clips, n/a for the submission when
+    # no counted clip had it.
+    na_clips = {c for c in per if any(GROUP[g].needs_masks and per[c]["details"].get(f"{g}_applicable") is False
+                                      for g in per[c]["groups"])}
+    not_applicable = {col for col in VALUE_COLUMNS if GROUP[GROUP_OF[col]].needs_masks and GROUP_OF[col] in groups
+                      and counted and all(c in na_clips for c in counted)}
     per_clip = []
     for c in clips:
-        entry = {"clip_id": c["clip_id"], "status": c["status"], "problems": c["problems"],
-                 "values": {col: per.get(c["clip_id"], {}).get("values", {}).get(col) for col in VALUE_COLUMNS}}
+        cid = c["clip_id"]
+        entry = {"clip_id": cid, "status": c["status"], "problems": c["problems"],
+                 "values": {col: per.get(cid, {}).get("values", {}).get(col) for col in VALUE_COLUMNS},
+                 "not_applicable": {col for col in VALUE_COLUMNS if cid in na_clips
+                                    and GROUP[GROUP_OF[col]].needs_masks}}
         per_clip.append(entry)
+    counted_set = set(counted)
+    events = [e for e in store.event_rows(key) if e["clip_id"] in counted_set]
     return SubmissionSummary(
         submission_id=key[0], model=plain(sub["model"], MAX_LENGTH["model"]), split_fingerprint=key[1],
         convention_version=key[2], info=_bounded_info(sub["info"]), split_clips=int(sub["split_clips"]),
         clips=len(counted), values=values, groups=groups,
         status=store.metric_statuses(key), per_clip=per_clip,
-        invalid={c["clip_id"]: c["problems"] for c in clips if c["status"] == "invalid"}, incomplete=incomplete)
+        invalid={c["clip_id"]: c["problems"] for c in clips if c["status"] == "invalid"}, incomplete=incomplete,
+        not_applicable=not_applicable, events=events)
 
 
 def _sort_key(s: SubmissionSummary, rank_by: str):
@@ -166,8 +181,10 @@ def leaderboard_csv(groups: list[Group]) -> str:
     for g in groups:
         for s in g.rows:
             # Text cells come from strangers: control characters removed, formulas neutralised.
+            # Not computed and not applicable are both empty cells here (the Markdown and the page tell them apart).
             w.writerow([csv_cell(s.model), *(_num(s.values[c]) for c in METRIC_COLUMNS), s.clips,
-                        _num(s.values["dsc_miss_rate"]), csv_cell(s.split_fingerprint), csv_cell(s.convention_version)])
+                        *(_num(s.values[c]) for c in TRAILING_COLUMNS), csv_cell(s.split_fingerprint),
+                        csv_cell(s.convention_version)])
     return buf.getvalue()
 
 
@@ -202,6 +219,14 @@ def group_notes(g: Group) -> list[str]:
         order = [m for m in GROUP_ORDER if m in metrics]
         scope = "every submission" if who == everyone else ", ".join(who)
         notes.append(f"not computed ({st}{': ' + note if note else ''}): {', '.join(order)} ({scope})")
+    na: dict[str, list[str]] = {}
+    for s in g.rows:
+        for m in sorted({GROUP_OF[c] for c in s.not_applicable}, key=GROUP_ORDER.index):
+            na.setdefault(m, []).append(s.display)
+    for m, who in na.items():
+        scope = "every submission" if tuple(who) == everyone else ", ".join(who)
+        notes.append(f"not applicable ({NOT_APPLICABLE}): {m}, which needs {GROUP[m].applies_to}; no scored clip "
+                     f"has them ({scope})")
     for s in g.rows:
         if s.invalid:
             notes.append(f"{s.display}: partial, {s.clips} of {s.split_clips} clips scored; invalid: " +
@@ -212,15 +237,22 @@ def group_notes(g: Group) -> list[str]:
     return notes
 
 
+def _cell(s: SubmissionSummary, col: str) -> str:
+    return NOT_APPLICABLE if col in s.not_applicable else _num(s.values[col], 3)
+
+
 def leaderboard_md(groups: list[Group], results_name: str, rank_by: str) -> str:
     out = ["# HM-World leaderboard", "",
            f"From the results store {_md_escape(results_name)}. Submissions are ranked by {LABELS[rank_by]} "
            f"({arrow(rank_by)}) only against others scored on the same split (fingerprint) under the same metric "
            "conventions; each such group has its own table. ↑ higher is better, ↓ lower is better; an empty cell "
-           "is a metric that was not computed (see the notes). `clips` counts the clips the figures cover.", ""]
+           "is a metric that was not computed, n/a one that applies to none of the scored clips (see the notes). "
+           "`clips` counts the clips the figures cover. Subject / BG (background) PSNR and SSIM: the masked "
+           "re-entry metrics (metrics/README.md).", ""]
     if not groups:
         out += ["No submissions scored yet.", ""]
-    header = ["#", "model", *(f"{LABELS[c]} {arrow(c)}" for c in METRIC_COLUMNS), "clips", f"{LABELS['dsc_miss_rate']} ↓"]
+    header = ["#", "model", *(f"{LABELS[c]} {arrow(c)}" for c in METRIC_COLUMNS), "clips",
+              *(f"{LABELS[c]} {arrow(c)}" for c in TRAILING_COLUMNS)]
     for g in groups:
         fp, cv = _md_escape(g.split_fingerprint), _md_escape(g.convention_version)
         out += [f"## Split {_md_escape(g.split_fingerprint[:16])} · conventions {cv}", "",
@@ -228,18 +260,18 @@ def leaderboard_md(groups: list[Group], results_name: str, rank_by: str) -> str:
                 "| " + " | ".join(header) + " |", "|" + "|".join(["---:"] + ["---"] + ["---:"] * (len(header) - 2)) + "|"]
         for s in g.rows:
             cells = [str(s.rank) if s.rank else "–", _md_escape(s.display),
-                     *(_num(s.values[c], 3) for c in METRIC_COLUMNS),
-                     f"{s.clips}/{s.split_clips}", _num(s.values["dsc_miss_rate"], 3)]
+                     *(_cell(s, c) for c in METRIC_COLUMNS),
+                     f"{s.clips}/{s.split_clips}", *(_cell(s, c) for c in TRAILING_COLUMNS)]
             out.append("| " + " | ".join(cells) + " |")
         notes = group_notes(g)
         if notes:
             out += ["", *(f"- {_md_escape(n)}" for n in notes)]
         out.append("")
     out += [f"## {REPORTED_HEADING}", "",
-            "| method | reference | " + " | ".join(f"{LABELS[c]} {arrow(c)}" for c in METRIC_COLUMNS) + " |",
-            "|---|---|" + "---:|" * len(METRIC_COLUMNS)]
+            "| method | reference | " + " | ".join(f"{LABELS[c]} {arrow(c)}" for c in PAPER_COLUMNS) + " |",
+            "|---|---|" + "---:|" * len(PAPER_COLUMNS)]
     for r in REPORTED:
-        out.append(f"| {r['method']} | {r['reference']} | " + " | ".join(f"{r[c]:.3f}" for c in METRIC_COLUMNS) + " |")
+        out.append(f"| {r['method']} | {r['reference']} | " + " | ".join(f"{r[c]:.3f}" for c in PAPER_COLUMNS) + " |")
     out += ["", "Source: " + "; ".join(sorted({r['source'] for r in REPORTED})) + ".", ""]
     return "\n".join(out)
 
@@ -332,4 +364,4 @@ def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr
 
 
 __all__ = ["build_leaderboard", "build_groups", "summarize_submission", "leaderboard_csv", "leaderboard_md",
-           "reported_csv", "CSV_COLUMNS", "METRIC_COLUMNS", "Group", "SubmissionSummary", "atomic_write_text"]
+           "reported_csv", "CSV_COLUMNS", "METRIC_COLUMNS", "PAPER_COLUMNS", "Group", "SubmissionSummary", "atomic_write_text"]

@@ -17,7 +17,7 @@ from hmworld.benchmark.errors import BenchmarkError
 from hmworld.benchmark.store import RESULT_TABLES, STATUS_RANK, TABLE_KEYS, ResultsStore
 
 # Tables whose differing rows are conflicts (the others are resolved as the module doc says).
-STRICT = ("submissions", "clips", "scores")
+STRICT = ("submissions", "clips", "scores", "events")
 MAX_LISTED = 20
 
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 import html
 from typing import Optional
 
-from hmworld.benchmark.leaderboard import (LABELS, LOWER_IS_BETTER, METRIC_COLUMNS, Group, arrow, group_notes)
+from hmworld.benchmark.leaderboard import (LABELS, LOWER_IS_BETTER, METRIC_COLUMNS, NOT_APPLICABLE, PAPER_COLUMNS,
+                                           TRAILING_COLUMNS, Group, arrow, group_notes)
 from hmworld.benchmark.reported import REPORTED, REPORTED_HEADING
 from hmworld.benchmark.text import plain
+from hmworld.metrics.registry import COLUMN
 
-TABLE_COLUMNS = (*METRIC_COLUMNS, "clips", "dsc_miss_rate")
+# The main table: the registry's board columns; the drill-down shows every column a submission has.
+BOARD_COLUMNS = tuple(c for c in METRIC_COLUMNS if COLUMN[c].board)
+TABLE_COLUMNS = (*BOARD_COLUMNS, "clips", *TRAILING_COLUMNS)
+ALL_COLUMNS = (*METRIC_COLUMNS, *TRAILING_COLUMNS)
+# The metric-vs-hidden-gap plots (per exit-entry event, masked metrics).
+GAP_PLOTS = ("subject_psnr", "subject_ssim")
+PALETTE = ("#2f6fde", "#d9480f", "#2b8a3e", "#862e9c", "#e8590c", "#0b7285", "#5c940d", "#c2255c")
 
 CSS = """
 :root { --fg:#1d2330; --muted:#5b6475; --line:#d9dde5; --accent:#2f6fde; --bg:#fff; --zebra:#f6f8fb; }
@@ -26,6 +34,8 @@ p.lead, p.meta { color: var(--muted); margin: 4px 0 12px; }
 code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #eef1f6; padding: 1px 4px; border-radius: 3px; }
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
+table.board th { white-space: normal; max-width: 96px; vertical-align: bottom; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th:nth-child(-n+2), td:nth-child(-n+2) { text-align: left; }
 tbody tr:nth-child(even) { background: var(--zebra); }
 table.sortable th[data-col] { cursor: pointer; user-select: none; }
@@ -47,6 +57,10 @@ figcaption { font-size: 11px; color: var(--muted); }
 td.invalid { color: #b3261e; white-space: normal; text-align: left; }
 ul.notes { color: var(--muted); padding-left: 18px; }
 section.reported { margin-top: 40px; border-top: 2px solid var(--line); }
+td.na { color: var(--muted); }
+.legend { font-size: 11px; color: var(--muted); max-width: 420px; }
+.legend .key { margin-right: 10px; white-space: nowrap; }
+.legend i { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
 """
 
 JS = """
@@ -109,10 +123,12 @@ def _fmt(col: str, v) -> str:
         return ""
     if col == "clips":
         return str(v)
-    return f"{v:.2f}" if col == "psnr" else f"{v:.3f}"
+    return f"{v:.{COLUMN[col].digits}f}"
 
 
-def _td(col: str, v, shown: Optional[str] = None) -> str:
+def _td(col: str, v, shown: Optional[str] = None, na: bool = False) -> str:
+    if na:
+        return f'<td data-v="" class="na" title="not applicable">{NOT_APPLICABLE}</td>'
     data = "" if v is None else (str(v) if isinstance(v, int) else repr(float(v)))
     return f'<td data-v="{_e(data)}">{_e(shown if shown is not None else _fmt(col, v))}</td>'
 
@@ -124,20 +140,21 @@ def _th(col: str, label: str, numeric: bool = True) -> str:
 
 
 def _bar_chart(col: str, g: Group) -> str:
-    rows = [(s.display, s.values.get(col)) for s in g.rows]
-    vals = [v for _, v in rows if v is not None]
+    rows = [(s.display, s.values.get(col), col in s.not_applicable) for s in g.rows]
+    vals = [v for _, v, _ in rows if v is not None]
     if not vals:
         return ""
     top = max(max(vals), 1e-12)
     label_w, bar_w, h = 150, 170, 18
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" height="{h * len(rows) + 6}" '
              f'role="img" aria-label="{_e(LABELS[col])} per submission">']
-    for i, (name, v) in enumerate(rows):
+    for i, (name, v, na) in enumerate(rows):
         y = 3 + i * h
         short = name if len(name) <= 22 else name[:21] + "…"
         parts.append(f'<text x="0" y="{y + 12}">{_e(short)}</text>')
         if v is None:
-            parts.append(f'<text x="{label_w}" y="{y + 12}" fill="#5b6475">not computed</text>')
+            why = "not applicable" if na else "not computed"
+            parts.append(f'<text x="{label_w}" y="{y + 12}" fill="#5b6475">{why}</text>')
             continue
         w = max(1.0, bar_w * v / top)
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{h - 5}" rx="2" fill="#2f6fde"/>')
@@ -147,10 +164,69 @@ def _bar_chart(col: str, g: Group) -> str:
             + "".join(parts) + "</div>")
 
 
+def _gap_plot(col: str, g: Group) -> str:
+    """Inline SVG scatter: the masked metric `col` per exit-entry event against its hidden gap, one colour per
+    submission, each submission's mean per gap length joined by a line. Empty when no event has a value."""
+    series = []
+    for s in g.rows:
+        pts = [(int(e["gap_frames"]), float(e["value"])) for e in s.events
+               if e["metric"] == col and e["value"] is not None]
+        if pts:
+            series.append((s.display, pts))
+    if not series:
+        return ""
+    xs = [x for _, pts in series for x, _ in pts]
+    ys = [y for _, pts in series for _, y in pts]
+    x0, x1 = min(xs), max(xs)
+    xpad = max(0.5, (x1 - x0) * 0.06)        # points never sit on the frame
+    x0, x1 = x0 - xpad, x1 + xpad
+    y0, y1 = min(ys), max(ys)
+    pad = (y1 - y0) * 0.08 or max(abs(y1) * 0.05, 0.01)
+    y0, y1 = y0 - pad, y1 + pad
+    width, height, left, right, top, bottom = 420, 260, 48, 12, 10, 34
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def py(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * ph
+
+    label = LABELS[col]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_e(label)} per event against the hidden gap">',
+             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#d9dde5"/>']
+    for k in range(5):
+        yv = y0 + (y1 - y0) * k / 4
+        parts.append(f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" text-anchor="end">{_e(_fmt(col, yv))}</text>')
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(yv):.1f}" y2="{py(yv):.1f}" stroke="#eef1f6"/>')
+    ticks = sorted(set(xs))
+    step = max(1, len(ticks) // 8)
+    for xv in ticks[::step]:
+        parts.append(f'<text x="{px(xv):.1f}" y="{top + ph + 14}" text-anchor="middle">{int(xv)}</text>')
+    parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 4}" text-anchor="middle">hidden gap (frames)</text>')
+    for i, (name, pts) in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        for x, y in pts:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{colour}" fill-opacity="0.75">'
+                         f'<title>{_e(name)}: gap {x}, {_e(label)} {_e(_fmt(col, y))}</title></circle>')
+        means = {}
+        for x, y in pts:
+            means.setdefault(x, []).append(y)
+        line = " ".join(f"{px(x):.1f},{py(sum(v) / len(v)):.1f}" for x, v in sorted(means.items()))
+        if len(means) > 1:
+            parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+    parts.append("</svg>")
+    legend = "".join(f'<span class="key"><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{_e(name)}</span>'
+                     for i, (name, _) in enumerate(series))
+    return (f'<div class="chart gap" data-gap-metric="{_e(col)}"><h4>{_e(label)} {arrow(col)} vs hidden gap</h4>'
+            + "".join(parts) + f'<div class="legend">{legend}</div></div>')
+
+
 def _panel(gi: int, si: int, s, thumbs: dict, frames_of: dict) -> str:
     # Only the metrics this submission has: empty columns would push the thumbnails off the screen.
-    cols = [c for c in (*METRIC_COLUMNS, "dsc_miss_rate")
-            if any(clip["values"].get(c) is not None for clip in s.per_clip)]
+    cols = [c for c in ALL_COLUMNS
+            if any(clip["values"].get(c) is not None or c in clip["not_applicable"] for clip in s.per_clip)]
     head = "".join([_th("clip", "clip", numeric=False), _th("status", "status", numeric=False),
                     *(_th(c, f"{LABELS[c]} {arrow(c)}") for c in cols),
                     '<th scope="col">re-entry frames: ground truth | prediction</th>'])
@@ -161,7 +237,7 @@ def _panel(gi: int, si: int, s, thumbs: dict, frames_of: dict) -> str:
         if clip["status"] == "invalid":
             cells.append(f'<td class="invalid" colspan="{len(cols) + 1}">{_e("; ".join(clip["problems"]))}</td>')
         else:
-            cells += [_td(c, clip["values"].get(c)) for c in cols]
+            cells += [_td(c, clip["values"].get(c), na=c in clip["not_applicable"]) for c in cols]
             figs = []
             frames = frames_of.get((s.split_fingerprint, s.submission_id, cid), [])
             for f in frames:
@@ -182,7 +258,8 @@ def _panel(gi: int, si: int, s, thumbs: dict, frames_of: dict) -> str:
     desc = f'<p class="meta">{_e(info.get("description", ""))}</p>' if info.get("description") else ""
     return (f'<div class="panel" id="panel-{gi}-{si}" data-submission="{_e(s.submission_id)}" hidden>'
             f'<h3>{_e(s.display)}: per-clip scores</h3><p class="meta">{" · ".join(meta)}</p>{desc}'
-            f'<table class="sortable clips"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+            f'<div class="scroll"><table class="sortable clips"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
+            f'</tbody></table></div></div>')
 
 
 def _group(gi: int, g: Group, thumbs: dict, frames_of: dict) -> str:
@@ -198,10 +275,15 @@ def _group(gi: int, g: Group, thumbs: dict, frames_of: dict) -> str:
             if c == "clips":
                 cells.append(_td(c, s.clips, f"{s.clips}/{s.split_clips}"))
             else:
-                cells.append(_td(c, s.values.get(c)))
+                cells.append(_td(c, s.values.get(c), na=c in s.not_applicable))
         cls = "" if s.complete else ' class="partial"'
         rows.append(f'<tr data-submission="{_e(s.submission_id)}"{cls}>' + "".join(cells) + "</tr>")
-    charts = "".join(_bar_chart(c, g) for c in (*METRIC_COLUMNS, "dsc_miss_rate"))
+    charts = "".join(_bar_chart(c, g) for c in (*BOARD_COLUMNS, *TRAILING_COLUMNS))
+    gap = "".join(_gap_plot(c, g) for c in GAP_PLOTS)
+    if gap:
+        charts += (f'<div class="gap-plots"><h3>Masked metrics vs hidden gap</h3><p class="meta">One point per '
+                   f'exit-entry event (mean over its re-entry frames); hidden gap = entry_frame - exit_frame. Lines '
+                   f'join each submission\'s mean per gap length.</p><div class="charts">{gap}</div></div>')
     notes = group_notes(g)
     notes_html = ('<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else ""
     panels = "".join(_panel(gi, si, s, thumbs, frames_of) for si, s in enumerate(g.rows))
@@ -211,18 +293,18 @@ def _group(gi: int, g: Group, thumbs: dict, frames_of: dict) -> str:
             f'<p class="meta">Split fingerprint <code>{_e(g.split_fingerprint)}</code>, {g.split_clips} clips. '
             f'Ranked only against submissions on this split and convention version. Click a column to sort, a model '
             f'for its per-clip scores.</p>'
-            f'<table class="sortable board" id="board-{gi}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
-            f'</tbody></table>{notes_html}<div class="charts">{charts}</div>{panels}</section>')
+            f'<div class="scroll"><table class="sortable board" id="board-{gi}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>{notes_html}<div class="charts">{charts}</div>{panels}</section>')
 
 
 def _reported() -> str:
     head = "".join([_th("method", "method", numeric=False), _th("reference", "reference", numeric=False),
-                    *(_th(c, f"{LABELS[c]} {arrow(c)}") for c in METRIC_COLUMNS)])
+                    *(_th(c, f"{LABELS[c]} {arrow(c)}") for c in PAPER_COLUMNS)])
     rows = []
     for r in REPORTED:
         rows.append("<tr>" + f'<td data-v="{_e(r["method"])}">{_e(r["method"])}</td>'
                     f'<td data-v="{_e(r["reference"])}">{_e(r["reference"])}</td>' +
-                    "".join(_td(c, r[c], f"{r[c]:.3f}") for c in METRIC_COLUMNS) + "</tr>")
+                    "".join(_td(c, r[c], f"{r[c]:.3f}") for c in PAPER_COLUMNS) + "</tr>")
     sources = "; ".join(sorted({r["source"] for r in REPORTED}))
     return (f'<section class="reported" id="reported"><h2>{_e(REPORTED_HEADING)}</h2>'
             f'<table class="sortable" id="reported-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
@@ -239,6 +321,8 @@ def render_page(groups: list[Group], thumbs: dict, title: str, results_name: str
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{_e(title)}</h1>"
             f'<p class="lead">From the results store <code>{_e(results_name)}</code>, ranked by {_e(LABELS[rank_by])} '
-            f"{arrow(rank_by)}. ↑ higher is better, ↓ lower is better; an empty cell is a metric not computed. "
+            f"{arrow(rank_by)}. ↑ higher is better, ↓ lower is better; an empty cell is a metric not computed, "
+            f"{NOT_APPLICABLE} one that applies to none of the scored clips (the masked re-entry metrics need the "
+            f"ground truth's instance masks). Subject / BG PSNR and SSIM: the masked re-entry metrics. "
             f"Submissions on different splits or metric conventions are never ranked together.</p>"
             f"{body}{_reported()}<script>{JS}</script></body></html>\n")

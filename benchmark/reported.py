@@ -8,8 +8,9 @@ zero-shot commercial model. HyDRA's row is the same in both of the paper's table
 """
 from __future__ import annotations
 
-REPORTED_COLUMNS = ("method", "reference", "psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subject_consistency",
-                    "background_consistency", "source")
+from hmworld.metrics.registry import columns
+
+REPORTED_COLUMNS = ("method", "reference", *columns(paper=True), "source")
 
 _MAIN = "arXiv:2603.25716, main comparison on the HM-World test set"
 _WORLDPLAY = "arXiv:2603.25716, comparison with WorldPlay (zero-shot)"

@@ -28,21 +28,17 @@ from hmworld.benchmark.submission import SubmissionError
 from hmworld.benchmark.thumbs import encode_thumbnail, reentry_frames
 from hmworld.benchmark.validate import expected_for, refusal_message, validate_submission
 from hmworld.fsutil import sha256_file
+# Every metric group, value key, package and weights need comes from the registry (one list).
+from hmworld.metrics.registry import GROUPS
 
-# The paper's metrics, in its column order; the scorer's names (hmworld.metrics.ALL_METRICS).
-METRIC_GROUPS = ("psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency")
-VALUE_KEYS = {
-    "psnr": ("psnr",), "ssim": ("ssim",), "lpips": ("lpips",),
-    "subject_consistency": ("subject_consistency",), "background_consistency": ("background_consistency",),
-    "dsc": ("dsc_gt", "dsc_ctx", "dsc_miss_rate"),
-}
+# The metric groups in the paper's column order, then ours (the scorer's names, hmworld.metrics.ALL_METRICS).
+METRIC_GROUPS = tuple(g.name for g in GROUPS)
+VALUE_KEYS = {g.name: g.columns for g in GROUPS}
 # The details each metric group keeps (what hmworld.metrics.aggregate reads, plus diagnostics).
-DETAIL_PREFIX = {"psnr": "psnr_", "ssim": "ssim_", "lpips": "lpips_", "dsc": "dsc_",
-                 "subject_consistency": "subject_consistency_", "background_consistency": "background_consistency_"}
+DETAIL_PREFIX = {g.name: g.detail_prefix for g in GROUPS}
 # Python packages each metric needs beyond the base installation (the `metrics` extra; SSIM runs on torch).
-PACKAGES = {"ssim": ("torch",), "lpips": ("torch", "torchvision", "lpips"), "subject_consistency": ("torch", "timm"),
-            "background_consistency": ("torch", "open_clip"), "dsc": ("torch", "open_clip", "ultralytics")}
-LEARNED = ("lpips", "dsc", "subject_consistency", "background_consistency")     # need weights files
+PACKAGES = {g.name: g.packages for g in GROUPS if g.packages}
+LEARNED = tuple(g.name for g in GROUPS if g.weights)     # need weights files
 
 
 def convention_key(dsc_mode: str = "detect") -> str:
@@ -194,6 +190,7 @@ class ClipTask:
     dsc_mode: str
     thumb_frames: tuple[int, ...]      # absolute clip frame indices (re-entry frames)
     gt_thumbs: bool                    # also cut the ground-truth thumbnails (not stored yet)
+    instances_path: Optional[str] = None   # the ground truth's instance masks (None: the clip has none)
 
 
 @dataclass
@@ -229,9 +226,10 @@ def run_clip(task: ClipTask, models=None) -> ClipResult:
         videos = load_clip_videos(task.pred_path, task.gt_path, task.context_frames, task.includes_context)
         values, details, seconds = {}, {}, {"decode": videos.decode_seconds}
         if task.groups:
+            instances = _instances(task) if "masked" in task.groups else None
             s = score_clip(videos.pred, videos.target, videos.context, metrics=list(task.groups),
                            events=task.events, subjects=task.subjects, models=models,
-                           dsc_config=DSCConfig(mode=task.dsc_mode), clip_id=task.clip_id)
+                           dsc_config=DSCConfig(mode=task.dsc_mode), clip_id=task.clip_id, instances=instances)
             values, details = dict(s.values), dict(s.details)
             seconds.update(s.seconds)
         thumbs = []
@@ -243,6 +241,22 @@ def run_clip(task: ClipTask, models=None) -> ClipResult:
         return ClipResult(task.clip_id, values, details, seconds, thumbs)
     except (MetricInputError, ValueError, OSError) as exc:
         return ClipResult(task.clip_id, {}, {}, {}, [], error=f"{type(exc).__name__}: {exc}")
+
+
+def _instances(task: ClipTask):
+    """The clip's instance masks, or None when it has none (the masked metrics are then not applicable)."""
+    import numpy as np
+
+    from hmworld.metrics import MetricInputError
+
+    if not task.instances_path:
+        return None
+    try:
+        with np.load(task.instances_path) as z:
+            return z["instances"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise MetricInputError(f"clip {task.clip_id}: instance masks {task.instances_path} unreadable "
+                               f"({type(exc).__name__}: {exc})") from exc
 
 
 def _run_in_worker(task: ClipTask) -> ClipResult:
@@ -411,7 +425,7 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
                     continue
                 tasks.append(ClipTask(c, str(v.clip_files[c]), str(clip.video_path), clip.context_frames,
                                       bool(info.includes_context), todo, clip.events, clip.subjects, dsc_mode,
-                                      frames, want_gt))
+                                      frames, want_gt, instances_path_of(sp, clip)))
             if limit is not None and len(tasks) > limit:
                 report.remaining = len(tasks) - int(limit)
                 tasks = tasks[: int(limit)]
@@ -432,6 +446,19 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
         raise BenchmarkError(f"{len(report.failed)} clip(s) could not be scored (the others are stored; rerun to "
                              f"retry):\n{lines}")
     return report
+
+
+def instances_path_of(split, clip) -> Optional[str]:
+    """The clip's instances.npz inside the split folder, or None when the clip has none (imported clips)."""
+    from hmworld.benchmark.text import contained
+
+    rel = clip.row.get("instances_path")
+    if not isinstance(rel, str) or not rel:
+        return None
+    path = Path(split.root) / rel
+    if not contained(Path(split.root), path) or not path.is_file():
+        return None
+    return str(path)
 
 
 def manifest_fingerprint(split) -> Optional[str]:
@@ -505,8 +532,16 @@ def _store_result(store: ResultsStore, key, plan: MetricPlan, task: ClipTask, re
         report.failed[res.clip_id] = res.error
         return
     rows = []
+    events = []
+    if "masked" in task.groups:
+        for i, ev in enumerate(res.details.get("masked_events_list") or []):
+            for k, val in ev["values"].items():
+                if val is not None and not math.isfinite(val):
+                    report.failed[res.clip_id] = f"event {i} {k} is {val} (not finite)"
+                    return
+            events.append((i, ev))
     for g in task.groups:
-        det = _details_for(g, res.details)
+        det = {k: v for k, v in _details_for(g, res.details).items() if k != "masked_events_list"}
         for k in VALUE_KEYS[g]:
             val = res.values.get(k)
             if val is not None and not math.isfinite(val):
@@ -514,7 +549,8 @@ def _store_result(store: ResultsStore, key, plan: MetricPlan, task: ClipTask, re
                 return
             rows.append((k, g, val, det, plan.weights[g]))
     thumbs = [(key[0] if src == "pred" else "gt", fr, mime, data) for src, fr, mime, data in res.thumbs]
-    store.put_clip_scores(key, res.clip_id, rows, {g: res.seconds.get(g, 0.0) for g in task.groups}, thumbs)
+    store.put_clip_scores(key, res.clip_id, rows, {g: res.seconds.get(g, 0.0) for g in task.groups}, thumbs,
+                          events)
     for g, s in res.seconds.items():
         report.metric_seconds[g] = report.metric_seconds.get(g, 0.0) + s
     report.scored += 1

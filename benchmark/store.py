@@ -15,8 +15,13 @@ Tables (see benchmark/README.md for every column):
                  metric has nothing to score), details (JSON: counts the conventions aggregate with),
                  weights (JSON: file -> sha256 of every weights file used)
   metric_status  per metric group: computed | weights missing | not installed | not requested
+  events         per clip, exit-entry event and masked metric: the event's instance id, exit and entry frames,
+                 hidden gap (entry - exit), re-entry frames scored, value (NULL: no frame to score)
   thumbnails     re-entry frames, ground truth (source 'gt') and prediction (source = submission id)
   timings        seconds per clip and metric (kept apart: not part of any result)
+
+Schema versions: 1 (no events table); 2 adds `events`. A version-1 store is upgraded in place when opened (the
+empty table is created and the version set to 2 in one transaction; no row changes), so older stores keep working.
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+UPGRADABLE = ("1",)      # older schema versions opened by adding what they lack (see _upgrade)
 KEY = ("submission_id", "split_fingerprint", "convention_version")
 
 DDL = """
@@ -49,6 +55,12 @@ CREATE TABLE IF NOT EXISTS metric_status (
     submission_id TEXT NOT NULL, split_fingerprint TEXT NOT NULL, convention_version TEXT NOT NULL,
     metric_group TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL,
     PRIMARY KEY (submission_id, split_fingerprint, convention_version, metric_group));
+CREATE TABLE IF NOT EXISTS events (
+    submission_id TEXT NOT NULL, split_fingerprint TEXT NOT NULL, convention_version TEXT NOT NULL,
+    clip_id TEXT NOT NULL, event INTEGER NOT NULL, metric TEXT NOT NULL, instance_id INTEGER NOT NULL,
+    exit_frame INTEGER NOT NULL, entry_frame INTEGER NOT NULL, gap_frames INTEGER NOT NULL, frames INTEGER NOT NULL,
+    value REAL,
+    PRIMARY KEY (submission_id, split_fingerprint, convention_version, clip_id, event, metric));
 CREATE TABLE IF NOT EXISTS thumbnails (
     split_fingerprint TEXT NOT NULL, source TEXT NOT NULL, clip_id TEXT NOT NULL, frame INTEGER NOT NULL,
     mime TEXT NOT NULL, data BLOB NOT NULL,
@@ -60,9 +72,10 @@ CREATE TABLE IF NOT EXISTS timings (
 """
 
 # Result tables compared row by row when stores are merged (timings are not results).
-RESULT_TABLES = ("submissions", "clips", "scores", "metric_status", "thumbnails")
+RESULT_TABLES = ("submissions", "clips", "scores", "events", "metric_status", "thumbnails")
 TABLE_KEYS = {
     "submissions": KEY, "clips": (*KEY, "clip_id"), "scores": (*KEY, "clip_id", "metric"),
+    "events": (*KEY, "clip_id", "event", "metric"),
     "metric_status": (*KEY, "metric_group"), "thumbnails": ("split_fingerprint", "source", "clip_id", "frame"),
     "timings": (*KEY, "clip_id", "metric_group"),
 }
@@ -115,9 +128,9 @@ def check_store_file(path: Path) -> None:
     if version is None:
         raise BenchmarkError(f"results={path}: an SQLite database that is not a results store "
                              f"(tables {', '.join(repr(t)[:40] for t in tables[:5])}); left untouched")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION and version not in UPGRADABLE:
         raise BenchmarkError(f"results={path}: schema version {str(version)[:20]!r}, this toolkit reads "
-                             f"{SCHEMA_VERSION}; left untouched")
+                             f"{', '.join((*UPGRADABLE, SCHEMA_VERSION))}; left untouched")
 
 
 def _dumps(obj: Any) -> str:
@@ -167,10 +180,28 @@ class ResultsStore:
                     if stmt.strip():
                         self.db.execute(stmt)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        elif version in UPGRADABLE:
+            self._upgrade(version)
         elif version != SCHEMA_VERSION:
             self.db.close()
             raise BenchmarkError(f"results={self.path}: schema version {str(version)[:20]!r}, this toolkit reads "
-                                 f"{SCHEMA_VERSION}")
+                                 f"{', '.join((*UPGRADABLE, SCHEMA_VERSION))}")
+
+    def _upgrade(self, version: str) -> None:
+        """Version 1 -> 2: add the (empty) events table; every existing row stays as it is."""
+        from hmworld.benchmark.errors import BenchmarkError
+
+        try:
+            with self.transaction():
+                for stmt in DDL.strip().split(";"):
+                    if stmt.strip():
+                        self.db.execute(stmt)          # CREATE TABLE IF NOT EXISTS: only what is missing
+                self.db.execute("UPDATE meta SET value=? WHERE key='schema_version' AND value=?",
+                                (SCHEMA_VERSION, version))
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise BenchmarkError(f"results={self.path}: schema version {version}, upgrading it to {SCHEMA_VERSION} "
+                                 f"(adds the events table) failed: {exc}") from exc
 
     def _schema_version(self) -> Optional[str]:
         has = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -227,11 +258,17 @@ class ResultsStore:
 
     def put_clip_scores(self, key: tuple[str, str, str], clip_id: str,
                         rows: list[tuple[str, str, Optional[float], dict, dict]],
-                        seconds: dict[str, float], thumbs: list[tuple[str, int, str, bytes]]) -> None:
+                        seconds: dict[str, float], thumbs: list[tuple[str, int, str, bytes]],
+                        events: Iterable[tuple[int, dict]] = ()) -> None:
         """One clip's results, atomically: rows (metric, group, value, details, weights), thumbnails
-        (source, frame, mime, data)."""
+        (source, frame, mime, data), masked per-event records (index, {instance_id, exit_frame, entry_frame,
+        gap_frames, frames, values: {metric: value}})."""
         fp = key[1]
+        ev_rows = [(*key, clip_id, int(i), str(m), int(e["instance_id"]), int(e["exit_frame"]), int(e["entry_frame"]),
+                    int(e["gap_frames"]), int(e["frames"]), None if v is None else float(v))
+                   for i, e in events for m, v in sorted(e["values"].items())]
         with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", ev_rows)
             db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?)",
                            [(*key, clip_id, m, g, v, _dumps(d), _dumps(w)) for m, g, v, d, w in rows])
             db.executemany("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?)",
@@ -319,6 +356,29 @@ class ResultsStore:
                     raise self._damaged(where, f"detail {repr(dk)[:40]} = {repr(dv)[:40]} is not a number")
             out.append(dict(clip_id=c, metric=m, group=g, value=None if v is None else float(v), details=details,
                             weights=self._json(w, where + " weights", dict)))
+        return out
+
+    def event_rows(self, key: tuple[str, str, str]) -> list[dict]:
+        """The masked metrics per exit-entry event: clip_id, event, metric, instance_id, exit_frame, entry_frame,
+        gap_frames, frames, value."""
+        import math
+
+        cur = self.db.execute("SELECT clip_id, event, metric, instance_id, exit_frame, entry_frame, gap_frames, "
+                              "frames, value FROM events WHERE submission_id=? AND split_fingerprint=? AND "
+                              "convention_version=? ORDER BY clip_id, event, metric", key)
+        out = []
+        for c, i, m, sid, ex, en, gap, n, v in cur:
+            where = f"submission {key[0][:40]!r} clip {repr(c)[:60]} event {repr(i)[:20]}"
+            self._text(c, where)
+            self._text(m, where)
+            for name, x in (("event", i), ("instance_id", sid), ("exit_frame", ex), ("entry_frame", en),
+                            ("gap_frames", gap), ("frames", n)):
+                if isinstance(x, bool) or not isinstance(x, int):
+                    raise self._damaged(where, f"{name} {repr(x)[:40]} is not a whole number")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise self._damaged(where, f"value {repr(v)[:60]} is not a finite number")
+            out.append(dict(clip_id=c, event=i, metric=m, instance_id=sid, exit_frame=ex, entry_frame=en,
+                            gap_frames=gap, frames=n, value=None if v is None else float(v)))
         return out
 
     def metric_statuses(self, key: tuple[str, str, str]) -> dict[str, tuple[str, str]]:

@@ -12,7 +12,9 @@ from hmworld.cli.ui import console
 
 def leaderboard(cfg: DictConfig) -> None:
     from hmworld.benchmark.errors import BenchmarkError
-    from hmworld.benchmark.leaderboard import build_leaderboard
+    from hmworld.benchmark.leaderboard import NOT_APPLICABLE, build_leaderboard
+    from hmworld.benchmark.page import BOARD_COLUMNS
+    from hmworld.metrics.registry import COLUMN
 
     with cli_errors():
         for k in ("results", "out"):
@@ -24,13 +26,16 @@ def leaderboard(cfg: DictConfig) -> None:
     for g in report.groups:
         title = f"split {g.split_fingerprint[:16]} · conventions {g.convention_version} ({g.split_clips} clips)"
         t = Table(title=T(title), title_justify="left")
-        for col in ("#", "model", "psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subj", "bg", "clips"):
+        # The main table's columns (the registry's board columns) that some submission of the group has.
+        cols = [c for c in BOARD_COLUMNS if any(s.values.get(c) is not None or c in s.not_applicable
+                                                for s in g.rows)]
+        for col in ("#", "model", *(COLUMN[c].label for c in cols), "clips"):
             t.add_column(col, justify="left" if col == "model" else "right")
         for s in g.rows:
             v = s.values
-            t.add_row(str(s.rank or "-"), T(s.display, 80), *("" if v[c] is None else f"{v[c]:.3f}" for c in
-                      ("psnr", "ssim", "lpips", "dsc_ctx", "dsc_gt", "subject_consistency", "background_consistency")),
-                      f"{s.clips}/{s.split_clips}")
+            t.add_row(str(s.rank or "-"), T(s.display, 80),
+                      *(NOT_APPLICABLE if c in s.not_applicable else "" if v[c] is None else f"{v[c]:.3f}"
+                        for c in cols), f"{s.clips}/{s.split_clips}")
         console.print(t)
     page = report.page.resolve()
     console.print(T(f"wrote {', '.join(report.files)} and {report.thumbnails} thumbnails into {report.out}"))
