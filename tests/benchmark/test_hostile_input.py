@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hmworld.benchmark import (BenchmarkError, SubmissionError, build_leaderboard, open_submission,
+from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, SubmissionError, build_leaderboard, open_submission,
                                read_submission_info, score_submission)
 from hmworld.benchmark.archive import unpack_archive
 from hmworld.benchmark.scoring import archive_limits
@@ -259,7 +259,7 @@ def test_crafted_names_in_the_store_are_escaped_everywhere(scored, tmp_path):
     assert len(csv_rows) == 2 and csv_rows[1][0].startswith("'=HYPERLINK")
     md = (site / "leaderboard.md").read_text()
     row = [ln for ln in md.splitlines() if "HYPERLINK" in ln]
-    assert len(row) == 1 and row[0].count(" | ") == 10             # one row, no extra cell
+    assert len(row) == 1 and row[0].count(" | ") == len(CSV_COLUMNS) - 2   # one row (#, no fingerprint), no extra cell
     assert "<script>" not in md and "](javascript" not in md and "\x1b" not in md and "\r" not in md
     page = (site / "index.html").read_text()
     assert "<script>alert" not in page and "\x1b" not in page and "&lt;script&gt;" in page

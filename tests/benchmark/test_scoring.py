@@ -44,13 +44,13 @@ def test_tiny_weights_all_metrics_and_weights_missing(small_split, subs, tiny_we
     empty = tmp_path / "no-weights"
     empty.mkdir()
     plan = plan_metrics(None, str(empty))
-    assert plan.compute == ["psnr", "ssim"]
+    assert plan.compute == ["psnr", "ssim", "masked"]
     assert plan.status["lpips"][0] == "weights missing" and "alexnet-owt-7be5be79.pth" in plan.status["lpips"][1]
     with pytest.raises(BenchmarkError, match=r"dsc: weights missing: ViT-B-32.pt .*; yolo11x.pt"):
         plan_metrics(["psnr", "dsc"], str(empty))
 
     plan = plan_metrics(None, str(tiny_weights), yolo_weights="yolo11n.pt")
-    assert plan.compute == ["psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency"]
+    assert plan.compute == ["psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency", "masked"]
     models = tiny_models_factory(tiny_weights)
     results = tmp_path / "r.sqlite"
     r = score_submission(subs["gt"], small_split, results, weights_dir=str(tiny_weights), yolo_weights="yolo11n.pt",
