@@ -178,3 +178,55 @@ def test_rendered_clip_exact_values_when_only_the_returning_subject_is_wrong(ren
     n = m[rows].reshape(len(rows), -1).sum(axis=1)
     np.testing.assert_allclose(whole, np.minimum(100, 20 * np.log10(255 / 128) + 10 * np.log10(m[0].size / n)),
                                atol=1e-9)
+
+
+def test_score_clip_masked_group_and_not_applicable_without_masks():
+    """The scorer's `masked` group: the same numbers as reentry_scores under the registry's column names, the
+    per-event records with their hidden gap; without instance masks every value is None (n/a), never an error."""
+    from hmworld.metrics import ALL_METRICS, aggregate, score_clip
+    from hmworld.metrics.registry import GROUP, MASKED_REGIONS
+
+    video, inst, events, subjects = _clip()
+    target = video[C:]
+    pred = np.clip(target.astype(int) + np.random.default_rng(5).normal(0, 10, target.shape), 0, 255).astype(np.uint8)
+    assert "masked" in ALL_METRICS and not GROUP["masked"].weights and GROUP["masked"].needs_masks
+    s = score_clip(pred, target, video[:C], metrics=["psnr", "masked"], events=events, subjects=subjects,
+                   instances=inst)
+    want = reentry_scores(pred, target, inst, events, subjects, C)
+    for region, prefix in MASKED_REGIONS.items():
+        for m in ("psnr", "ssim"):
+            assert s.values[f"{prefix}_{m}"] == want.values[f"{region}_{m}"]
+    assert set(s.values) == {"psnr", *GROUP["masked"].columns}
+    assert s.details["masked_applicable"] is True and s.details["masked_events"] == 1
+    (ev,) = s.details["masked_events_list"]
+    assert (ev["exit_frame"], ev["entry_frame"], ev["gap_frames"]) == (4, 11, 7)
+    assert ev["values"]["subject_psnr"] == want.events[0].psnr["subject"]
+    assert "masked" in s.conventions and s.convention_version == "3"
+
+    n = score_clip(pred, target, video[:C], metrics=["psnr", "masked"], events=events, subjects=subjects)
+    assert n.values["psnr"] == s.values["psnr"]
+    assert all(n.values[k] is None for k in GROUP["masked"].columns)
+    assert n.details["masked_applicable"] is False and n.details["masked_reason"] == "no instance masks"
+    agg = aggregate([s, n])           # the clip without masks is left out of the masked figures
+    assert agg["subject_psnr"] == s.values["subject_psnr"] and agg["psnr"] == pytest.approx(s.values["psnr"])
+    with pytest.raises(MetricInputError, match="instances"):
+        score_clip(pred, target, metrics=["masked"], events=events, subjects=subjects, instances=inst[:, :10])
+
+
+def test_every_metric_list_derives_from_the_registry():
+    """Scorer, scoring run, leaderboard and page take their metric facts from metrics/registry.py (issue 15)."""
+    from hmworld.benchmark import leaderboard as L
+    from hmworld.benchmark import page as P
+    from hmworld.benchmark import scoring as S
+    from hmworld.benchmark.reported import REPORTED, REPORTED_COLUMNS
+    from hmworld.metrics import ALL_METRICS
+    from hmworld.metrics import scorer as M
+    from hmworld.metrics.registry import COLUMNS, GROUPS
+
+    assert ALL_METRICS == S.METRIC_GROUPS == L.GROUP_ORDER == tuple(g.name for g in GROUPS)
+    assert M.VALUE_KEYS == S.VALUE_KEYS and set(S.LEARNED) == {g.name for g in GROUPS if g.weights}
+    assert set(L.VALUE_COLUMNS) == {c.key for c in COLUMNS} and set(L.CSV_COLUMNS) > set(L.VALUE_COLUMNS)
+    assert L.LOWER_IS_BETTER == {"lpips", "dsc_miss_rate"}
+    assert all(L.LABELS[c.key] == c.label and L.GROUP_OF[c.key] == c.group for c in COLUMNS)
+    assert set(P.TABLE_COLUMNS) - {"clips"} == {c.key for c in COLUMNS if c.board}
+    assert REPORTED_COLUMNS[2:-1] == L.PAPER_COLUMNS and all(set(L.PAPER_COLUMNS) <= set(r) for r in REPORTED)
