@@ -486,3 +486,27 @@ def test_game_quality_keeps_the_skinned_masks_exact(asset_renderer, catalog, ass
         np.testing.assert_array_equal(g.instances, b.instances)
         np.testing.assert_array_equal(g.depth, b.depth)
         assert np.any(g.rgb != b.rgb)
+
+
+def test_pan_timing_and_prefilter_take_the_body_models_footprint(catalog, asset_cache):
+    """The compositor times a tracking shot's pan by the main subject's footprint (ctx.footprint) and the
+    pre-filter reads the same: with the asset model (as `hmworld render` sets it for subjects_style=asset) the
+    camera paths change where the meshes' footprints differ from the primitive bodies', and the pre-filter's
+    half-axes are the meshes'."""
+    from hmworld.body import body_model
+    from hmworld.compositor import CompositionContext, Rejection, compose
+    from hmworld.events import PrefilterBatch
+    from render_testlib import render_config
+
+    cfg = render_config("out=x", "video.width=832", "video.height=480", "camera_trajectories=[track_lead]")
+    primitive, asset = CompositionContext.from_config(catalog, cfg), CompositionContext.from_config(catalog, cfg)
+    bodies = body_model(catalog, "asset", str(asset_cache))
+    asset.footprint = bodies.footprint_half_axes
+    pairs = [(compose(primitive, slot, 0), compose(asset, slot, 0)) for slot in range(6)]
+    pairs = [(p, a) for p, a in pairs if not isinstance(p, Rejection) and not isinstance(a, Rejection)]
+    assert pairs and any(not np.array_equal(p.camera_c2w, a.camera_c2w) for p, a in pairs)
+    spec = pairs[0][1]
+    batch = PrefilterBatch.from_specs([spec], catalog.scenes, catalog.subjects, bodies.footprint_half_axes)
+    for j, t in enumerate(spec.subjects):
+        np.testing.assert_allclose(batch.half_axes[0, j], bodies.footprint_half_axes(catalog.subjects[t.name]),
+                                   rtol=1e-6)
