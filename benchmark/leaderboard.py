@@ -364,4 +364,5 @@ def build_leaderboard(results: str | Path, out: str | Path, rank_by: str = "psnr
 
 
 __all__ = ["build_leaderboard", "build_groups", "summarize_submission", "leaderboard_csv", "leaderboard_md",
-           "reported_csv", "CSV_COLUMNS", "METRIC_COLUMNS", "PAPER_COLUMNS", "Group", "SubmissionSummary", "atomic_write_text"]
+           "reported_csv", "CSV_COLUMNS", "METRIC_COLUMNS", "PAPER_COLUMNS", "Group", "SubmissionSummary",
+           "atomic_write_text"]

@@ -294,7 +294,8 @@ def _group(gi: int, g: Group, thumbs: dict, frames_of: dict) -> str:
             f'Ranked only against submissions on this split and convention version. Click a column to sort, a model '
             f'for its per-clip scores.</p>'
             f'<div class="scroll"><table class="sortable board" id="board-{gi}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>{notes_html}<div class="charts">{charts}</div>{panels}</section>')
+            f'<tbody>{"".join(rows)}</tbody></table></div>{notes_html}<div class="charts">{charts}</div>'
+            f'{panels}</section>')
 
 
 def _reported() -> str:

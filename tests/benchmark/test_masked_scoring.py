@@ -10,7 +10,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from hmworld.benchmark import CSV_COLUMNS, BenchmarkError, ResultsStore, build_leaderboard, merge_stores, score_submission
+from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, ResultsStore, build_leaderboard, merge_stores,
+                               score_submission)
 from hmworld.benchmark.leaderboard import METRIC_COLUMNS
 from hmworld.benchmark.store import SCHEMA_VERSION
 from hmworld.metrics import decode_video
