@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hmworld.cli.train", "train HyDRA / baselines with PyTorch Lightning (tiny CPU model by default)"),
     "generate": ("hmworld.cli.generate", "predict target clips into a submission folder (or one clip)"),
     "retrieval-view": ("hmworld.cli.retrieval_view", "heat maps of the memory frames each target frame retrieved, with subject visibility"),
+    "study": ("hmworld.cli.study", "the memory study: render, cache, train every retrieval mode x seed, generate, score, report"),
     "stats": ("hmworld.cli.stats", "dataset card: distributions, stats.json, HTML page, comparison with a reference profile"),
     "assets": ("hmworld.cli.assets", "fetch/check the 0 A.D. asset cache of the skinned-subject preview (renderer.subjects_style=asset)"),
 }
