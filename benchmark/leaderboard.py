@@ -112,8 +112,8 @@ def summarize_submission(store: ResultsStore, sub: dict) -> SubmissionSummary:
     values = {col: (agg.get(col) if GROUP_OF[col] in groups else None) for col in VALUE_COLUMNS}
     # A metric that needs what some clips lack (instance masks): n/a on those clips, n/a for the submission when
     # no counted clip had it.
-    na_clips = {c for c in per if any(GROUP[g].needs_masks and per[c]["details"].get(f"{g}_applicable") is False
-                                      for g in per[c]["groups"])}
+    na_clips = {c for c in per if any(g in GROUP and GROUP[g].needs_masks
+                                      and per[c]["details"].get(f"{g}_applicable") is False for g in per[c]["groups"])}
     not_applicable = {col for col in VALUE_COLUMNS if GROUP[GROUP_OF[col]].needs_masks and GROUP_OF[col] in groups
                       and counted and all(c in na_clips for c in counted)}
     per_clip = []
