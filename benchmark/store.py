@@ -10,8 +10,9 @@ Tables (see benchmark/README.md for every column):
   meta           schema version
   submissions    submission.yaml fields, the number of clips in the split
   clips          per clip: valid | invalid (+ its problems as JSON), the video's sha256
-  scores         per clip and value: metric (psnr, ssim, lpips, subject_consistency, background_consistency,
-                 dsc_gt, dsc_ctx, dsc_miss_rate), metric_group (the scorer's metric), value (NULL where the
+  scores         per clip and value: metric (a value column of hmworld.metrics.registry: psnr, ssim, lpips,
+                 dsc_gt, dsc_ctx, dsc_miss_rate, subject_consistency, background_consistency, subject_psnr ...
+                 reentry_ssim), metric_group (the scorer's metric), value (NULL where the
                  metric has nothing to score), details (JSON: counts the conventions aggregate with),
                  weights (JSON: file -> sha256 of every weights file used)
   metric_status  per metric group: computed | weights missing | not installed | not requested
