@@ -42,12 +42,22 @@ REGIONS = ("subject", "box", "background", "frame")
 
 
 # ------------------------------------------------------------------------------------------------ per frame
-def region_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, cap_db: float = PSNR_CAP_DB) -> np.ndarray:
-    """PSNR per frame inside ``mask`` (bool ``[T, H, W]``); NaN where the mask is empty."""
+def squared_error(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-pixel squared error summed over RGB, exact (int32 ``[T, H, W]``; at most 3 x 255^2)."""
+    check_pair(pred, target)
+    diff = pred.astype(np.int32) - target.astype(np.int32)
+    return np.einsum("thwc,thwc->thw", diff, diff)
+
+
+def region_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, cap_db: float = PSNR_CAP_DB,
+                sq: np.ndarray | None = None) -> np.ndarray:
+    """PSNR per frame inside ``mask`` (bool ``[T, H, W]``); NaN where the mask is empty. ``sq``: a precomputed
+    `squared_error` of the same frames (several regions of one clip share it)."""
     check_pair(pred, target)
     mask = _check_mask(mask, pred)
-    diff = pred.astype(np.int32) - target.astype(np.int32)
-    sse = np.einsum("thwc,thwc,thw->t", diff, diff, mask.astype(np.int32), dtype=np.int64).astype(np.float64)
+    if sq is None:
+        sq = squared_error(pred, target)
+    sse = np.where(mask, sq, 0).reshape(len(mask), -1).sum(axis=1, dtype=np.int64).astype(np.float64)
     n = mask.reshape(len(mask), -1).sum(axis=1) * 3
     out = np.full(len(mask), np.nan)
     has = n > 0
@@ -218,10 +228,11 @@ def reentry_scores(pred: np.ndarray, target: np.ndarray, instances: np.ndarray, 
     p, t = pred[[f - context_frames for f in frames]], target[[f - context_frames for f in frames]]
     inst = instances[frames]
     smap = ssim_map(p, t)
+    sq = squared_error(p, t)
     background = inst == 0
     whole = np.ones_like(background)
-    per_region = {"background": (region_psnr(p, t, background), region_ssim(p, t, background, smap)),
-                  "frame": (region_psnr(p, t, whole), region_ssim(p, t, whole, smap))}
+    per_region = {"background": (region_psnr(p, t, background, sq=sq), region_ssim(p, t, background, smap)),
+                  "frame": (region_psnr(p, t, whole, sq=sq), region_ssim(p, t, whole, smap))}
     scores = []
     for e in evs:
         if not e.frames:
@@ -231,8 +242,8 @@ def reentry_scores(pred: np.ndarray, target: np.ndarray, instances: np.ndarray, 
         rows = [idx[f] for f in e.frames]
         subj = inst[rows] == e.instance_id
         bx = np.stack([box_mask(_box_of(boxes, e.instance_id, f, subj[k]), h, w) for k, f in enumerate(e.frames)])
-        pe, te, se = p[rows], t[rows], smap[rows]
-        ps = {"subject": region_psnr(pe, te, subj), "box": region_psnr(pe, te, bx),
+        pe, te, se, qe = p[rows], t[rows], smap[rows], sq[rows]
+        ps = {"subject": region_psnr(pe, te, subj, sq=qe), "box": region_psnr(pe, te, bx, sq=qe),
               "background": per_region["background"][0][rows], "frame": per_region["frame"][0][rows]}
         ss = {"subject": region_ssim(pe, te, subj, se), "box": region_ssim(pe, te, bx, se),
               "background": per_region["background"][1][rows], "frame": per_region["frame"][1][rows]}
