@@ -150,7 +150,8 @@ class StudyRecord:
         else:
             data = {"format": STUDY_FORMAT, "identity": ident, "units": {}, "runs": []}
         data["config"] = OmegaConf.to_container(cfg, resolve=True)
-        data.setdefault("runs", []).append({"started": _now(), "finished": None})
+        data.setdefault("runs", []).append({"started": _now(), "finished": None, "modes": list(cfg.modes),
+                                            "seeds": list(cfg.seeds)})
         rec = cls(path, data)
         rec.save()
         return rec
@@ -391,7 +392,11 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
     def train(mode: str, seed: int):
         if trained(mode, seed):   # finished by an earlier run that was killed before recording it
             return {"global_step": max_steps, "note": "checkpoint already at max_steps"}
-        r = run_training(train_cfg(mode, seed), progress=bool(cfg.progress))
+        tcfg = train_cfg(mode, seed)
+        run = Path(str(tcfg.out))
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run / "config.yaml", OmegaConf.to_yaml(tcfg, resolve=True))   # as `hmworld train` does
+        r = run_training(tcfg, progress=bool(cfg.progress))
         from hmworld.model.training import read_metrics
 
         rows = read_metrics(r["metrics"])
@@ -612,6 +617,25 @@ def _gap_plot(rows: list[dict], metric: str, labels: list[str]) -> Optional[byte
     return _png(fig)
 
 
+def _gap_table(rows: list[dict], metric: str, labels: list[str]) -> list[str]:
+    """Markdown: the plotted values, one line per hidden-gap length (mean over seeds and events; n events)."""
+    cells: dict[int, dict[str, list[float]]] = {}
+    for r in rows:
+        for e in r["events"]:
+            if e.get("metric") == metric and e.get("value") is not None and r["label"] in labels:
+                cells.setdefault(int(e["gap_frames"]), {}).setdefault(r["label"], []).append(float(e["value"]))
+    if not cells:
+        return []
+    shown = [lb for lb in labels if any(lb in c for c in cells.values())]
+    out = [f"| hidden gap (frames) | " + " | ".join(lb.replace("floor:", "floor: ") for lb in shown) + " |",
+           "|---|" + "---|" * len(shown)]
+    for gap in sorted(cells):
+        out.append(f"| {gap} | " + " | ".join(
+            f"{np.mean(cells[gap][lb]):.2f} (n={len(cells[gap][lb])})" if lb in cells[gap] else "" for lb in shown)
+            + " |")
+    return out
+
+
 def _sample_frames(split_root: Path, subs: dict[str, Path], clip_ids: list[str]) -> list[tuple[str, bytes]]:
     """Per clip, one figure: the last context frame, the ground truth at the first re-entry frame, and each
     submission's frame at the same index."""
@@ -687,6 +711,8 @@ def write_report(out: Path, cfg: DictConfig, rec: StudyRecord, entries, splits: 
     ceiling = units.get("cache-train", {}).get("ceiling_psnr_db")
     stages: dict[str, float] = {}
     for u in units.values():
+        if u.get("stage") == "report":
+            continue
         stages[u.get("stage", "?")] = stages.get(u.get("stage", "?"), 0.0) + float(u.get("seconds") or 0.0)
     notes = _separation_notes(rows, modes, len(seeds))
     md = [f"# Memory study ({cfg.preset})", "",
@@ -702,6 +728,10 @@ def write_report(out: Path, cfg: DictConfig, rec: StudyRecord, entries, splits: 
         md.append(f"| {ln['label']} | {ln['n']} | " + " | ".join(ln["cells"][c][2] for c in cols) + f" | {ln['clips']} |")
     md += ["", *notes, "", "Stage times (this study, all runs): " +
            ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), ""]
+    gap_rows = _gap_table(rows, gap_metric, [*modes, *(f"floor:{f}" for f in floors)])
+    if gap_rows:
+        md += [f"{gap_metric} per exit-entry event by hidden gap (mean over seeds and events; n = events x seeds):",
+               "", *gap_rows, ""]
     for name, caption, _ in images:
         md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
     if gap is None:
