@@ -517,7 +517,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
 
     step("report", "report", report,
          lambda: (out / "report" / "report.md").is_file() and (out / "report" / "report.html").is_file(),
-         key=scored_key)
+         key=[scored_key, OmegaConf.to_container(cfg.report, resolve=True), modes, seeds])
     rec.close()
     rep.report_md, rep.report_html = out / "report" / "report.md", out / "report" / "report.html"
     rep.seconds = time.perf_counter() - t_all
