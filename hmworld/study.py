@@ -29,7 +29,6 @@ import html
 import io
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -458,7 +457,8 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
         return {"written": r.written, "already": r.already}
 
     for f in cfg.floors:
-        step(f"floor-{f}", "floors", lambda f=f: floor(f), lambda f=f: (sub_dir(f"floor-{f}") / "submission.yaml").is_file())
+        step(f"floor-{f}", "floors", lambda f=f: floor(f),
+             lambda f=f: (sub_dir(f"floor-{f}") / "submission.yaml").is_file())
 
     # -------------------------------------------------------------------------------------- score
     from hmworld.benchmark.scoring import score_submission
@@ -627,7 +627,7 @@ def _gap_table(rows: list[dict], metric: str, labels: list[str]) -> list[str]:
     if not cells:
         return []
     shown = [lb for lb in labels if any(lb in c for c in cells.values())]
-    out = [f"| hidden gap (frames) | " + " | ".join(lb.replace("floor:", "floor: ") for lb in shown) + " |",
+    out = ["| hidden gap (frames) | " + " | ".join(lb.replace("floor:", "floor: ") for lb in shown) + " |",
            "|---|" + "---|" * len(shown)]
     for gap in sorted(cells):
         out.append(f"| {gap} | " + " | ".join(
@@ -725,7 +725,8 @@ def write_report(out: Path, cfg: DictConfig, rec: StudyRecord, entries, splits: 
                                                  f"{'↓' if not COLUMN[c].higher_is_better else '↑'}" for c in cols)
           + " | clips |", "|---|---|" + "---|" * len(cols) + "---|"]
     for ln in lines:
-        md.append(f"| {ln['label']} | {ln['n']} | " + " | ".join(ln["cells"][c][2] for c in cols) + f" | {ln['clips']} |")
+        md.append(f"| {ln['label']} | {ln['n']} | " + " | ".join(ln["cells"][c][2] for c in cols)
+                  + f" | {ln['clips']} |")
     md += ["", *notes, "", "Stage times (this study, all runs): " +
            ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), ""]
     gap_rows = _gap_table(rows, gap_metric, [*modes, *(f"floor:{f}" for f in floors)])
