@@ -10,9 +10,7 @@ encoder is deterministic, so reruns give byte-identical files (and the same subm
 """
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,7 +20,7 @@ import numpy as np
 from hmworld.benchmark.errors import BenchmarkError, open_complete_split
 from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
                                           video_name, write_submission_info)
-from hmworld.video import VideoWriter, read_video
+from hmworld.video import read_video, remove_partial_videos, write_video_atomic
 
 
 def repeat_last(context: np.ndarray, target_frames: int) -> np.ndarray:
@@ -83,8 +81,7 @@ def predict_baseline(name: str, split: str | Path, out: str | Path,
         raise BenchmarkError(f"split={split}: clip id {str(bad[0])[:80]!r} is not a safe file name (letters, "
                              f"digits, '.', '_', '-'); nothing was written")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".tmp-*.mp4"):
-        stale.unlink()           # a video half-written by a killed run
+    remove_partial_videos(out)  # a video half-written by a killed run
     started = time.perf_counter()
     written = already = 0
     bar = progress(f"{name}", len(sp)) if progress else None
@@ -95,16 +92,7 @@ def predict_baseline(name: str, split: str | Path, out: str | Path,
                 already += 1
             else:
                 context = read_video(clip.video_path, 0, clip.context_frames, max_frames=clip.context_frames + 1)
-                frames = fn(context, clip.target_frames)
-                tmp = out / f".tmp-{uuid.uuid4().hex[:8]}.mp4"
-                try:
-                    with VideoWriter(tmp, frames.shape[2], frames.shape[1], fps) as w:
-                        for f in frames:
-                            w.write(f)
-                    os.replace(tmp, dest)
-                finally:
-                    if tmp.exists():
-                        tmp.unlink()
+                write_video_atomic(dest, fn(context, clip.target_frames), fps)
                 written += 1
             if bar:
                 bar.advance()

@@ -200,7 +200,7 @@ def write_ceiling(split_root: Path, train_root: Path, model_cfg, out: Path, devi
     from hmworld.model.cache import LatentCache
     from hmworld.model.components import build_vae, to_plain, vae_kind
     from hmworld.model.dataset import geometry_for, resize_crop
-    from hmworld.model.generate import _write_video_atomic
+    from hmworld.video import write_video_atomic
     from hmworld.model.patch_autoencoder import to_uint8
     from hmworld.split import Split
 
@@ -231,7 +231,7 @@ def write_ceiling(split_root: Path, train_root: Path, model_cfg, out: Path, devi
                 if video.shape[-2:] != (h, w):
                     video = torch.nn.functional.interpolate(video, size=(h, w), mode="bilinear", align_corners=False,
                                                             antialias=True)
-                _write_video_atomic(dest, to_uint8(video.permute(1, 0, 2, 3)), float(clip.row["fps"]))
+                write_video_atomic(dest, to_uint8(video.permute(1, 0, 2, 3)), float(clip.row["fps"]))
                 written += 1
             if bar:
                 bar.advance()
@@ -347,7 +347,6 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    ae_file: dict = {}
 
     def cache(which: str):
         mcfg = OmegaConf.to_container(model, resolve=True)

@@ -5,6 +5,8 @@ container, so the same frames always give the same bytes.
 """
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -81,6 +83,27 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, settings: Enco
     with VideoWriter(path, frames.shape[2], frames.shape[1], fps, settings) as w:
         for f in frames:
             w.write(f)
+
+
+PARTIAL_PREFIX = ".tmp-"  # a video being written; a killed writer leaves one behind (remove_partial_videos)
+
+
+def write_video_atomic(path: str | Path, frames: np.ndarray, fps: float,
+                       settings: EncoderSettings = EncoderSettings()) -> None:
+    """The video appears whole or not at all: written to a temporary sibling, then renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(f"{PARTIAL_PREFIX}{path.stem}-{uuid.uuid4().hex[:8]}.mp4")
+    try:
+        write_video(tmp, frames, fps, settings)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_partial_videos(folder: str | Path) -> None:
+    """Delete the temporary videos a killed writer left in `folder`."""
+    for stale in Path(folder).glob(f"{PARTIAL_PREFIX}*.mp4"):
+        stale.unlink()
 
 
 @dataclass(frozen=True)

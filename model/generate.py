@@ -14,7 +14,6 @@ on which other clips are generated in the same run or in what order.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 from hmworld.errors import ConfigError, HMWorldError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
-from hmworld.video import probe_video, read_video, write_video
+from hmworld.video import probe_video, read_video, write_video_atomic
 
 from .camera import load_released_camera_json, relative_camera_vectors
 from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest, vae_kind
@@ -209,15 +208,6 @@ def read_retrieval(path: str | Path) -> dict:
     return rec
 
 
-def _write_video_atomic(path: Path, frames: np.ndarray, fps: float) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
-    try:
-        write_video(tmp, frames, fps)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def resolve_sampler(cfg, gen: Generator) -> Sampler:
     d = gen.sampler_defaults()
     pick = lambda k: d.get(k) if cfg.get(k) is None else cfg.get(k)  # noqa: E731
@@ -318,7 +308,7 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
             if len(video) != clip.target_frames:
                 raise HMWorldError(f"clip {clip.clip_id}: decoded {len(video)} frames, the split has "
                                    f"{clip.target_frames} target frames")
-            _write_video_atomic(dest, video, float(clip.row["fps"]))
+            write_video_atomic(dest, video, float(clip.row["fps"]))
             report.written.append(clip.clip_id)
             if bar:
                 bar.clip()
@@ -416,7 +406,7 @@ def generate_clip(cfg, gen: Generator, *, progress: Callable | None = None) -> G
                          progress=bar.step if bar else None)
         video = gen.decode(lat, info.height, info.width)
         fps = float(cfg.get("fps") or info.fps or 15)
-        _write_video_atomic(out / f"{name}.mp4", video, fps)
+        write_video_atomic(out / f"{name}.mp4", video, fps)
         report.written.append(str(name))
         if bar:
             bar.clip()
