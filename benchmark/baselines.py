@@ -19,8 +19,8 @@ import numpy as np
 
 from hmworld.benchmark.errors import BenchmarkError, open_complete_split
 from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
-                                          video_name, write_submission_info)
-from hmworld.video import read_video, remove_partial_videos, write_video_atomic
+                                          write_clip_videos, write_submission_info)
+from hmworld.video import read_video, remove_partial_videos
 
 
 def repeat_last(context: np.ndarray, target_frames: int) -> np.ndarray:
@@ -83,19 +83,13 @@ def predict_baseline(name: str, split: str | Path, out: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     remove_partial_videos(out)  # a video half-written by a killed run
     started = time.perf_counter()
-    written = already = 0
+    def predict(clip) -> np.ndarray:
+        context = read_video(clip.video_path, 0, clip.context_frames, max_frames=clip.context_frames + 1)
+        return fn(context, clip.target_frames)
+
     bar = progress(f"{name}", len(sp)) if progress else None
     try:
-        for clip in sp:
-            dest = out / video_name(clip.clip_id)
-            if dest.exists():
-                already += 1
-            else:
-                context = read_video(clip.video_path, 0, clip.context_frames, max_frames=clip.context_frames + 1)
-                write_video_atomic(dest, fn(context, clip.target_frames), fps)
-                written += 1
-            if bar:
-                bar.advance()
+        written, already = write_clip_videos(sp, out, predict, fps, bar)
     finally:
         if bar:
             bar.close()

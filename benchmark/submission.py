@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import yaml
 
 from hmworld.errors import HMWorldError
@@ -171,6 +172,26 @@ def _text_problems(key: str, value: str) -> list[str]:
 
 def video_name(clip_id: str) -> str:
     return f"{clip_id}.mp4"
+
+
+def write_clip_videos(clips, out: Path, frames_for: Callable[[Any], np.ndarray], fps: float,
+                      bar=None) -> tuple[int, int]:
+    """One predicted video per clip into the submission folder `out`, each written whole or not at all; a clip
+    whose video is already there is skipped, so a killed run resumes. `bar` (optional) gets `.advance()` per
+    clip. Returns (written, already there)."""
+    from hmworld.video import write_video_atomic
+
+    written = already = 0
+    for clip in clips:
+        dest = Path(out) / video_name(clip.clip_id)
+        if dest.is_file():
+            already += 1
+        else:
+            write_video_atomic(dest, frames_for(clip), fps)
+            written += 1
+        if bar:
+            bar.advance()
+    return written, already
 
 
 def write_submission_info(folder: str | Path, info: SubmissionInfo) -> Path:

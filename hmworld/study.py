@@ -196,11 +196,10 @@ def write_ceiling(split_root: Path, train_root: Path, model_cfg, out: Path, devi
     split's autoencoder (patch_pca) or the model's VAE, at the split's size. Resumable per video."""
     import torch
 
-    from hmworld.benchmark.submission import SubmissionInfo, video_name, write_submission_info
+    from hmworld.benchmark.submission import SubmissionInfo, write_clip_videos, write_submission_info
     from hmworld.model.cache import LatentCache
     from hmworld.model.components import build_vae, to_plain, vae_kind
     from hmworld.model.dataset import geometry_for, resize_crop
-    from hmworld.video import write_video_atomic
     from hmworld.model.patch_autoencoder import to_uint8
     from hmworld.split import Split
 
@@ -213,32 +212,27 @@ def write_ceiling(split_root: Path, train_root: Path, model_cfg, out: Path, devi
         vae, what = build_vae(plain, device=device), f"the model's VAE ({plain['vae'].get('kind')})"
     geom = geometry_for(split, plain)
     out.mkdir(parents=True, exist_ok=True)
-    written = already = 0
+    fps = float(split.manifest["fps"].iloc[0])
+
+    def reconstruct(clip):
+        frames = clip.frames(geom.context_frames, geom.context_frames + geom.target_frames)
+        x = resize_crop(frames, geom.height, geom.width)[None]
+        with torch.no_grad():
+            rec = vae.decode(vae.encode(x))[0]
+        video = rec.permute(1, 0, 2, 3)
+        h, w = int(clip.row["height"]), int(clip.row["width"])
+        if video.shape[-2:] != (h, w):
+            video = torch.nn.functional.interpolate(video, size=(h, w), mode="bilinear", align_corners=False,
+                                                    antialias=True)
+        return to_uint8(video.permute(1, 0, 2, 3))
+
     clips = list(split)
     bar = progress("ceiling", len(clips)) if progress else None
     try:
-        for clip in clips:
-            dest = out / video_name(clip.clip_id)
-            if dest.is_file():
-                already += 1
-            else:
-                frames = clip.frames(geom.context_frames, geom.context_frames + geom.target_frames)
-                x = resize_crop(frames, geom.height, geom.width)[None]
-                with torch.no_grad():
-                    rec = vae.decode(vae.encode(x))[0]
-                video = rec.permute(1, 0, 2, 3)
-                h, w = int(clip.row["height"]), int(clip.row["width"])
-                if video.shape[-2:] != (h, w):
-                    video = torch.nn.functional.interpolate(video, size=(h, w), mode="bilinear", align_corners=False,
-                                                            antialias=True)
-                write_video_atomic(dest, to_uint8(video.permute(1, 0, 2, 3)), float(clip.row["fps"]))
-                written += 1
-            if bar:
-                bar.advance()
+        written, already = write_clip_videos(clips, out, reconstruct, fps, bar)
     finally:
         if bar:
             bar.close()
-    fps = float(split.manifest["fps"].iloc[0])
     write_submission_info(out, SubmissionInfo(
         model="ceiling (autoencoder)", split_fingerprint=split.fingerprint, fps=int(fps) if fps.is_integer() else fps,
         includes_context=False, description=f"Reference ceiling: the ground truth's target half through {what}.",
