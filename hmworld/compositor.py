@@ -22,7 +22,7 @@ from hmworld.clipspec import ClipSpec, SubjectTrack, VideoSpec
 from hmworld.errors import ConfigError
 from hmworld.events import EventRules, min_visible_pixels
 from hmworld.geometry import Intrinsics, c2w_from_forward, forward_from_angles
-from hmworld.tracking import (_MODE_OFFSET, REFERENCE_CONTEXT, TrackingSettings, interp_path, plan_pan,
+from hmworld.tracking import (MODE_OFFSET, REFERENCE_CONTEXT, TrackingSettings, interp_path, plan_pan,
                               silhouette_half_width, size_scale, smooth_angles, stop_time_warp)
 from hmworld.trajectories import distance_profile, motion_profile, moving_fraction, path_shape, sample_path
 
@@ -66,10 +66,15 @@ class CompositionContext:
             raise ConfigError(f"unknown partition {cfg.partition.name!r}; known: {sorted(catalog.partitions)}")
         c = cfg.compositor
         settings = CompositorSettings(tuple(c.subjects_per_clip), tuple(c.subjects_per_clip_weights),
-                                      tuple(c.hfov_deg), float(c.scene_margin))
+                                      tuple(c.hfov_deg), float(c.scene_margin),
+                                      others_distance=tuple(float(x) for x in c.others_distance))
         if len(settings.subjects_per_clip) != len(settings.subjects_per_clip_weights) or \
                 not all(1 <= n <= 3 for n in settings.subjects_per_clip):
             raise ConfigError("compositor.subjects_per_clip must list counts in 1..3, one weight each")
+        near = settings.others_distance
+        if len(near) != 2 or not 0.5 <= near[0] <= near[1]:
+            raise ConfigError(f"compositor.others_distance must be [min, max] metres with 0.5 <= min <= max, "
+                              f"got {list(settings.others_distance)}")
         if not 10.0 <= settings.hfov_deg[0] <= settings.hfov_deg[1] <= 150.0:
             raise ConfigError(f"compositor.hfov_deg must be [min, max] within 10..150, got {list(settings.hfov_deg)}")
         video = video_spec(cfg.video)
@@ -282,7 +287,7 @@ def _tracking_shot(rng, ctx: CompositionContext, scene: SceneSpec, subject: Subj
     walk_xy, walk_heading = sample_path(local, frac)
     dist = max(float(rng.uniform(*t.distance)) * size_scale(subject.height), subject.radius + 0.4)
     cam_z = float(np.clip(subject.height * rng.uniform(*t.height_ratio), *t.height))
-    offset = dist * np.asarray(_MODE_OFFSET[cam_traj.mode])
+    offset = dist * np.asarray(MODE_OFFSET[cam_traj.mode])
     if cam_traj.mode == "alongside" and rng.random() < 0.5:
         offset = -offset  # walk on the subject's right instead of its left
     # The camera copies the subject's steps on its own clock, so it can slow down and stand still. Only a

@@ -71,12 +71,6 @@ def exit_entry(visible: np.ndarray, context_frames: int) -> dict | None:
     return {"exit_frame": int(before[-1] + 1), "entry_frame": int(c + after[0])}
 
 
-def has_event(visible: np.ndarray, context_frames: int) -> np.ndarray:
-    """Vectorised event test over leading axes of a [..., frames] boolean array."""
-    c = context_frames
-    return (~visible[..., c - 1]) & visible[..., : c - 1].any(-1) & visible[..., c:].any(-1)
-
-
 def min_visible_pixels(width: int, height: int, fraction: float, floor: int) -> int:
     return max(int(floor), int(round(fraction * width * height)))
 
@@ -165,9 +159,6 @@ class PrefilterBatch:
     subject_mask: np.ndarray  # [N, S] bool
     props: np.ndarray  # [N, P, 4] x, y, footprint radius, height
     prop_mask: np.ndarray  # [N, P] bool
-
-    def slice(self, start: int, stop: int) -> "PrefilterBatch":
-        return PrefilterBatch(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
 
     def take(self, index: np.ndarray, num_subjects: int) -> "PrefilterBatch":
         """Candidates `index`, keeping their first `num_subjects` subject slots."""

@@ -22,7 +22,7 @@ from hmworld.errors import ConfigError
 REFERENCE_CONTEXT = 77  # frame-valued settings are stated for this context length
 TRACK_MODES = ("lead", "follow", "alongside")
 # where the camera stands relative to the subject at frame 0, in the path's local frame (subject heading +X)
-_MODE_OFFSET = {"lead": (1.0, 0.0), "follow": (-1.0, 0.0), "alongside": (0.0, 1.0)}
+MODE_OFFSET = {"lead": (1.0, 0.0), "follow": (-1.0, 0.0), "alongside": (0.0, 1.0)}
 
 
 def _pair(value, name: str, lo: float | None = None, hi: float | None = None) -> tuple[float, float]:

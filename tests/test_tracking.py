@@ -129,6 +129,7 @@ def test_silhouette_is_the_footprint_seen_along_the_sight_line(catalog):
     (["tracking.camera_stop_probability=2"], "tracking.camera_stop_probability"),
     (["events.hidden_gap=[0,3]"], "events.hidden_gap"),
     (["tracking.subject_trajectories=[moonwalk]"], "moonwalk"),
+    (["compositor.others_distance=[9,3]"], "compositor.others_distance"),
 ])
 def test_settings_that_cannot_give_an_event_fail_before_rendering(catalog, overrides, message):
     with pytest.raises(ConfigError, match=message):
