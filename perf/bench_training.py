@@ -31,8 +31,8 @@ def rss_bytes() -> int:
 
 
 def tiny(steps: int = 30) -> dict:
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "training"))
-    from training_testlib import tiny_model_cfg
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))   # the repository root, for tests.*
+    from tests.model.testlib import tiny_model_cfg
 
     from hmworld.model.training import make_module_class
 

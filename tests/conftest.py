@@ -1,4 +1,4 @@
-"""Shared fixtures: the catalog and one small rendered split (helpers live in render_testlib.py)."""
+"""Shared fixtures: the catalog and one small rendered split (helpers live in tests/testlib.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hmworld.catalog import load_catalog
-from render_testlib import SMALL, run_cli
+from tests.testlib import SMALL, run_cli
 
 
 @pytest.fixture(scope="session")

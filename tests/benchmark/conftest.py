@@ -1,7 +1,6 @@
 """Benchmark tests: offline switches and empty library caches first (nothing downloads, nothing found by
-accident), then a tiny weights folder shared by the session (helpers live in leaderboard_testlib.py)."""
+accident), then a tiny weights folder shared by the session (helpers live in tests/benchmark/testlib.py)."""
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -16,18 +15,13 @@ os.environ["HF_HOME"] = str(_caches / "hf")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.pop("HMWORLD_WEIGHTS_DIR", None)
 
-HERE = Path(__file__).parent
-for p in (HERE, HERE.parent / "metrics"):   # leaderboard_testlib, metrics_testlib (uniquely named modules)
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
 import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """Tiny random models of the real classes under the real file names (built once per session)."""
-    from metrics_testlib import build_tiny_weights
+    from tests.metrics.testlib import build_tiny_weights
 
     d = tmp_path_factory.mktemp("bench-weights")
     build_tiny_weights(d)
@@ -38,7 +32,7 @@ def tiny_weights(tmp_path_factory) -> Path:
 def subs(small_split, tmp_path_factory):
     """Submissions of the small split: the ground truth, two noise levels, the two reference predictors."""
     from hmworld.benchmark import predict_baseline
-    from leaderboard_testlib import gt_copy, make_submission, noisy
+    from tests.benchmark.testlib import gt_copy, make_submission, noisy
 
     d = tmp_path_factory.mktemp("subs")
     out = {"gt": make_submission(small_split, d / "gt", gt_copy, "gt-copy"),
@@ -62,7 +56,7 @@ def small_split(tmp_path_factory):
         out = tmp_path_factory.mktemp("split") / "train"
         shutil.copytree(pre, out)
         return out
-    from render_testlib import SMALL, run_cli
+    from tests.testlib import SMALL, run_cli
 
     out = tmp_path_factory.mktemp("split") / "train"
     run_cli("render", f"out={out}", "num_clips=3", "seed=7", *SMALL, "progress=false")

@@ -10,7 +10,7 @@ import pytest
 from hmworld.benchmark import BenchmarkError, predict_baseline, read_submission_info
 from hmworld.metrics import decode_video
 from hmworld.split import Split
-from leaderboard_testlib import run_cli
+from tests.testlib import run_cli
 
 
 def test_reference_predictors(small_split, subs, tmp_path):

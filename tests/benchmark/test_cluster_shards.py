@@ -2,7 +2,8 @@
 `hmworld score --multirun shard=0,1 num_shards=2 hydra/launcher=submitit_local`, then `hmworld score-merge`,
 gives the same leaderboard as one process."""
 from hmworld.benchmark import build_leaderboard, score_submission
-from leaderboard_testlib import run_cli, score_rows
+from tests.benchmark.testlib import score_rows
+from tests.testlib import run_cli
 
 
 def test_submitit_local_shards_merge_to_the_one_process_table(small_split, subs, tmp_path):

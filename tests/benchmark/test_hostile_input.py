@@ -22,7 +22,8 @@ from hmworld.benchmark.archive import unpack_archive
 from hmworld.benchmark.scoring import archive_limits
 from hmworld.benchmark.text import csv_cell, md_cell, plain, terminal
 from hmworld.split import Split
-from leaderboard_testlib import gt_copy, make_submission, run_cli
+from tests.benchmark.testlib import gt_copy, make_submission
+from tests.testlib import run_cli
 
 
 @pytest.fixture(scope="module")

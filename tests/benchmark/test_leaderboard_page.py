@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hmworld.benchmark import build_leaderboard, score_submission
-from leaderboard_testlib import Chromium, chromium_binary
+from tests.benchmark.testlib import Chromium, chromium_binary
 
 pytestmark = pytest.mark.skipif(chromium_binary() is None,
                                 reason="needs Debian's chromium (scripts/setup.sh test installs it)")

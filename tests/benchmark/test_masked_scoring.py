@@ -18,7 +18,8 @@ from hmworld.metrics import decode_video
 from hmworld.metrics.masked import reentry_scores
 from hmworld.metrics.registry import COLUMN, GROUP
 from hmworld.split import Split
-from leaderboard_testlib import Chromium, chromium_binary, gt_copy, make_submission, noisy, run_cli
+from tests.benchmark.testlib import Chromium, chromium_binary, gt_copy, make_submission, noisy
+from tests.testlib import run_cli
 
 MASKED = list(GROUP["masked"].columns)
 EVIL = "<img src=x onerror=alert(1)>&\"'"

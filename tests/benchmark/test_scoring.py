@@ -10,7 +10,8 @@ import pytest
 from hmworld.benchmark import (BenchmarkError, CSV_COLUMNS, build_leaderboard, merge_stores, plan_metrics,
                                score_submission)
 from hmworld.metrics import CONVENTION_VERSION
-from leaderboard_testlib import HMWORLD, run_cli, score_rows, tiny_models_factory
+from tests.benchmark.testlib import score_rows, tiny_models_factory
+from tests.testlib import HMWORLD, run_cli
 
 
 def _csv(path):

@@ -12,7 +12,8 @@ from hmworld.benchmark import (SubmissionError, SubmissionInfo, open_submission,
                                validate_submission, write_submission_info)
 from hmworld.split import Split
 from hmworld.video import write_video
-from leaderboard_testlib import gt_copy, gt_with_context, make_submission, run_cli, score_rows
+from tests.benchmark.testlib import gt_copy, gt_with_context, make_submission, score_rows
+from tests.testlib import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,7 @@
 """Shared set-up for the metrics tests: offline switches first, then tiny random-initialised models of the
 real classes, saved into a weights folder and loaded back through hmworld.metrics' own loaders."""
 import os
-import sys
 import tempfile
-from pathlib import Path
 
 # Before ultralytics / huggingface_hub import: never download, never pip-install, settings in a temp dir.
 os.environ["YOLO_OFFLINE"] = "1"
@@ -13,11 +11,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HMWORLD_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-sys.path.insert(0, str(Path(__file__).parent))   # for metrics_testlib
-
 import pytest  # noqa: E402
 
-from metrics_testlib import TINY_CLIP, TINY_DINO, build_tiny_weights  # noqa: E402
+from tests.metrics.testlib import TINY_CLIP, TINY_DINO, build_tiny_weights  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from hmworld.metrics.models import dino_resample_pos_embed, load_dino
-from metrics_testlib import TINY_DINO
+from tests.metrics.testlib import TINY_DINO
 
 
 def _cubic(t: np.ndarray, a: float = -0.75) -> np.ndarray:

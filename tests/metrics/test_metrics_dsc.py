@@ -7,7 +7,7 @@ import pytest
 from hmworld.metrics import ClipCropEmbedder, DSCConfig, MetricInputError, YoloDetector, dsc, load_yolo
 from hmworld.metrics.detection import crop, iou
 from hmworld.metrics.dsc import plan
-from metrics_testlib import ChangeDetector, TINY_YOLO, recolour, synthetic_clip, vanish
+from tests.metrics.testlib import ChangeDetector, TINY_YOLO, recolour, synthetic_clip, vanish
 
 
 @pytest.fixture(scope="module")

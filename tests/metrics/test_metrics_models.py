@@ -7,7 +7,7 @@ import torch
 from hmworld.metrics import (MetricInputError, background_consistency, load_clip, load_dino, load_lpips, lpips,
                              subject_consistency)
 from hmworld.metrics.consistency import consistency_terms, dino_preprocess, clip_preprocess
-from metrics_testlib import TINY_CLIP, TINY_DINO, synthetic_clip, write_mp4
+from tests.metrics.testlib import TINY_CLIP, TINY_DINO, synthetic_clip, write_mp4
 
 
 def _same_params(a, b):

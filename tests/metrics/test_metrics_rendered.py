@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hmworld.metrics import ClipCropEmbedder, DSCConfig, decode_video, dsc
-from metrics_testlib import ChangeDetector, recolour, vanish
+from tests.metrics.testlib import ChangeDetector, recolour, vanish
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import pytest
 import hmworld.metrics as M
 from hmworld.metrics import (ALL_METRICS, CONVENTION_VERSION, ClipCropEmbedder, MetricModels, aggregate,
                              conventions_digest, score_clip, score_clip_files)
-from metrics_testlib import ChangeDetector, recolour, synthetic_clip, write_mp4
+from tests.metrics.testlib import ChangeDetector, recolour, synthetic_clip, write_mp4
 
 # Bump CONVENTION_VERSION whenever conventions.CONVENTIONS changes, then record the new digest here.
 PINNED = {"1": "954d3c15a8748746", "2": "e8286feeadb054e6", "3": "9b333948f22b79f9"}

@@ -7,7 +7,7 @@ import torch
 from hmworld.metrics import WeightsNotFoundError, load_clip, load_dino, load_lpips, load_yolo, report
 from hmworld.metrics import weights as W
 from hmworld.metrics.weights_cli import main as weights_main
-from metrics_testlib import TINY_CLIP, TINY_DINO, TINY_YOLO
+from tests.metrics.testlib import TINY_CLIP, TINY_DINO, TINY_YOLO
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_each_librarys_real_cache_rules(empty_caches, weights_dir, monkeypatch):
 
 def test_the_detector_used_is_recorded(weights_dir):
     from hmworld.metrics import DSCConfig, MetricModels, dsc
-    from metrics_testlib import ChangeDetector, synthetic_clip
+    from tests.metrics.testlib import ChangeDetector, synthetic_clip
 
     models = MetricModels(weights_dir=str(weights_dir), device="cpu", yolo_weights=TINY_YOLO, allow_download=False)
     assert models.get_detector().name == TINY_YOLO

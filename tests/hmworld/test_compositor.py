@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from render_testlib import render_config
+from tests.testlib import render_config
 from hmworld.compositor import CompositionContext, Rejection, compose
 from hmworld.errors import ConfigError
 from hmworld.trajectories import distance_profile

@@ -20,7 +20,7 @@ from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_po
                                      skin_palette, skin_vertices, walk_weights)
 from hmworld.clipspec import ClipSpec, SubjectTrack, VideoSpec
 from hmworld.geometry import Intrinsics, look_at, project, world_to_camera
-from render_testlib import HMWORLD, SMALL, run_cli
+from tests.testlib import HMWORLD, SMALL, run_cli
 
 S45 = float(np.sqrt(0.5))
 BEND = (S45, 0.0, 0.0, S45)  # 90 degrees about x, quaternion (x, y, z, w)
@@ -496,7 +496,7 @@ def test_pan_timing_and_prefilter_take_the_body_models_footprint(catalog, asset_
     from hmworld.body import body_model
     from hmworld.compositor import CompositionContext, Rejection, compose
     from hmworld.events import PrefilterBatch
-    from render_testlib import render_config
+    from tests.testlib import render_config
 
     cfg = render_config("out=x", "video.width=832", "video.height=480", "camera_trajectories=[track_lead]")
     primitive, asset = CompositionContext.from_config(catalog, cfg), CompositionContext.from_config(catalog, cfg)

@@ -1,14 +1,16 @@
-"""Helpers shared by the generation tests (a uniquely named module: several conftest.py files coexist)."""
+"""Helpers shared by every test area: Hydra-composed render configs and running the `hmworld` CLI."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
 SMALL = ["video.width=160", "video.height=96", "video.context_frames=21", "video.target_frames=21"]
 HMWORLD = [sys.executable, "-m", "hmworld"]
+ROOT = Path(__file__).resolve().parents[1]   # the repository
 
 
 def render_config(*overrides: str):
@@ -17,9 +19,10 @@ def render_config(*overrides: str):
         return compose(config_name="render", overrides=list(overrides))
 
 
-def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.run([*HMWORLD, *args], capture_output=True, text=True, timeout=timeout, env=env)
+def run_cli(*args: str, check: bool = True, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `hmworld ARGS` in a child process (wide COLUMNS so that messages are not wrapped)."""
+    e = {**os.environ, "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run([*HMWORLD, *args], capture_output=True, text=True, timeout=timeout, env=e)
     if check and proc.returncode != 0:
         raise AssertionError(f"hmworld {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

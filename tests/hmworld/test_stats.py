@@ -19,9 +19,9 @@ from hmworld.split.writer import write_manifest
 from hmworld.stats import FIGURES, StatsError, build_card, load_profile
 from hmworld.stats import figures as F
 from hmworld.stats.profile import SHIPPED_DIR
-from render_testlib import run_cli
+from tests.testlib import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 C = T = 21
 W, H = 160, 96
 

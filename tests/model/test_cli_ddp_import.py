@@ -15,8 +15,8 @@ from hmworld.model.import_hmworld import import_release, pad_sequence, parse_ue_
 from hmworld.split import Split
 from hmworld.ue_axes import ue_c2w_to_opencv
 from hmworld.video import read_video
-from render_testlib import run_cli
-from training_testlib import model_overrides, tiny_model_cfg, ue_columns_string, write_synthetic_release
+from tests.testlib import run_cli
+from tests.model.testlib import model_overrides, tiny_model_cfg, ue_columns_string, write_synthetic_release
 
 
 def test_two_process_ddp_on_cpu_with_gloo(cached_split, tiny_assets, tmp_path):

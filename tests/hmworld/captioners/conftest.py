@@ -3,7 +3,6 @@ tests re-caption in place), and tiny random-initialised VLMs saved to folders an
 captioners' own loading code."""
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -15,8 +14,6 @@ os.environ["HMWORLD_OFFLINE"] = "1"
 os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="hmworld-hf-modules-"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-sys.path.insert(0, str(Path(__file__).parent))  # for captioning_models, captioning_testlib
-
 import pytest  # noqa: E402
 
 # Triton (imported by torch._dynamo, which transformers pulls in) crashes when it loads after the embedded
@@ -26,7 +23,7 @@ from hmworld.captioners.vlm import preload_native_libraries  # noqa: E402
 
 preload_native_libraries()
 
-from captioning_testlib import TINY_VIDEO, render_config  # noqa: E402
+from tests.hmworld.captioners.testlib import TINY_VIDEO, render_config  # noqa: E402
 
 @pytest.fixture(scope="session")
 def rendered_split(tmp_path_factory) -> Path:
@@ -48,14 +45,14 @@ def split(rendered_split, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_qwen(tmp_path_factory) -> Path:
-    from captioning_models import build_tiny_qwen2_vl
+    from tests.hmworld.captioners.models import build_tiny_qwen2_vl
 
     return build_tiny_qwen2_vl(tmp_path_factory.mktemp("models") / "tiny-qwen2-vl")
 
 
 @pytest.fixture(scope="session")
 def standin_minicpm(tmp_path_factory) -> Path:
-    from captioning_models import build_standin_minicpm
+    from tests.hmworld.captioners.models import build_standin_minicpm
 
     return build_standin_minicpm(tmp_path_factory.mktemp("models") / "standin-minicpm-v")
 

@@ -19,7 +19,7 @@ from hmworld.model.generate import (Generator, Sampler, generate_split, read_ret
                                     write_retrieval)
 from hmworld.model.retrieval_view import build_view, draw_png, latent_video_frames, visible_share, write_views
 from hmworld.split import Split
-from training_testlib import tiny_model_cfg
+from tests.model.testlib import tiny_model_cfg
 
 
 def test_latent_to_video_frame_mapping():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from render_testlib import SMALL, render_config
+from tests.testlib import SMALL, render_config
 from hmworld.errors import RenderFailure
 from hmworld.render import register_renderer
 from hmworld.render.embedded import EmbeddedRenderer

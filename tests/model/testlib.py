@@ -18,7 +18,7 @@ TINY_SPLIT = ["video.width=64", "video.height=64", "video.context_frames=21", "v
 
 def render_tiny_split(out: Path, num_clips: int = 2, seed: int = 7) -> Path:
     from hmworld.render_job import run_render
-    from render_testlib import render_config
+    from tests.testlib import render_config
 
     run_render(render_config(f"out={out}", f"num_clips={num_clips}", f"seed={seed}", *TINY_SPLIT))
     return out

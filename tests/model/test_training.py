@@ -14,7 +14,7 @@ from hmworld.model.dataset import CachedLatentDataset, collate
 from hmworld.model.sampling import FlowMatchSchedule, euler_sample, sampling_sigmas, shift_sigmas
 from hmworld.model.training import (CheckpointConfigError, load_trained_transformer, make_checkpoint_io,
                                     make_module_class, read_checkpoint_meta, run_training)
-from training_testlib import model_overrides
+from tests.model.testlib import model_overrides
 
 
 def test_schedule_shift_weighting_and_training_pair():

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from render_testlib import HMWORLD, SMALL, run_cli
+from tests.testlib import HMWORLD, SMALL, run_cli
 from hmworld.split import Split
 from hmworld.split.format import MANIFEST_COLUMNS, fingerprint
 from hmworld.split.writer import SplitWriter
@@ -190,7 +190,7 @@ def test_help_lists_commands_and_settings():
 
 
 def test_depth_can_be_saved_alongside(tmp_path):
-    from render_testlib import render_config
+    from tests.testlib import render_config
     from hmworld.render_job import run_render
 
     out = tmp_path / "depth"

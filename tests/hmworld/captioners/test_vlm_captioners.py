@@ -12,7 +12,7 @@ from hmworld.captioners import build_captioner
 from hmworld.captioners.recaption import clip_request, recaption_split, split_records
 from hmworld.captioners.vlm import CaptionerError
 
-from captioning_testlib import TINY_VIDEO, caption_config, render_config
+from tests.hmworld.captioners.testlib import TINY_VIDEO, caption_config, render_config
 
 FAST = {"max_new_tokens": 12, "min_new_tokens": 4, "num_frames": 4}
 
@@ -120,7 +120,7 @@ def test_minicpm_refuses_remote_code_when_not_trusted(standin_minicpm, requests)
 def test_minicpm_v46_native_model_is_captioned_through_the_generic_path(tmp_path_factory, requests):
     # MiniCPM-V 4.6 is implemented by transformers itself (model_type minicpmv4_6): no remote code runs.
     import torch
-    from captioning_models import build_tiny_minicpmv46
+    from tests.hmworld.captioners.models import build_tiny_minicpmv46
 
     folder = build_tiny_minicpmv46(tmp_path_factory.mktemp("models") / "tiny-minicpm-v-4_6")
     cap = build_captioner({"name": "minicpm", "model": str(folder), "batch_size": 2, **FAST})

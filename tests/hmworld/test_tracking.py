@@ -3,7 +3,7 @@ the planned frames (hmworld/tracking.py, the compositor's default camera)."""
 import numpy as np
 import pytest
 
-from render_testlib import render_config
+from tests.testlib import render_config
 from hmworld.body import footprint_half_axes
 from hmworld.compositor import CompositionContext, Rejection, compose
 from hmworld.errors import ConfigError

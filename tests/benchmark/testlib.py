@@ -1,10 +1,8 @@
-"""Helpers for the benchmark tests (a uniquely named module: several conftest.py files coexist)."""
+"""Helpers for the benchmark tests: tiny metric models, submissions built from a split, result rows."""
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -14,15 +12,12 @@ from hmworld.benchmark import SubmissionInfo, write_submission_info
 from hmworld.split import Split
 from hmworld.video import write_video
 
-HERE = Path(__file__).parent
-HMWORLD = [sys.executable, "-m", "hmworld"]
-
 
 def tiny_models_factory(weights_dir=None, device=None, yolo_weights="yolo11n.pt"):
     """MetricModels whose models are the tiny random ones, loaded through the production loaders (the CLI's
     models_factory= hook; spawned score workers import it by name)."""
     from hmworld.metrics import MetricModels, load_clip, load_dino, load_lpips
-    from metrics_testlib import TINY_CLIP, TINY_DINO
+    from tests.metrics.testlib import TINY_CLIP, TINY_DINO
 
     return MetricModels(weights_dir=str(weights_dir), device="cpu", yolo_weights="yolo11n.pt",
                         allow_download=False, lpips=load_lpips(weights_dir, "cpu"),
@@ -59,16 +54,6 @@ def noisy(sigma: float, seed: int = 0) -> Callable:
         t = clip.target().astype(np.float32)
         return np.clip(t + rng.normal(0, sigma, t.shape), 0, 255).astype(np.uint8)
     return fn
-
-
-def run_cli(*args: str, check: bool = True, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "COLUMNS": "200", "PYTHONPATH": os.pathsep.join(
-        [str(HERE), str(HERE.parent / "metrics"), os.environ.get("PYTHONPATH", "")])}
-    e.update(env or {})
-    proc = subprocess.run([*HMWORLD, *args], capture_output=True, text=True, timeout=timeout, env=e)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"hmworld {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def score_rows(results: Path) -> list[tuple]:

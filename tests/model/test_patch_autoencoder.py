@@ -20,7 +20,7 @@ from hmworld.model.components import FrameGeometry
 from hmworld.model.patch_autoencoder import (FitSettings, PatchAutoencoder, fit, group_patches, first_patches,
                                              holdout_ids, to_uint8, ungroup, unfirst)
 from hmworld.split import Split
-from training_testlib import tiny_model_cfg
+from tests.model.testlib import tiny_model_cfg
 
 
 CHANNELS = tiny_model_cfg()["vae"]["channels"]

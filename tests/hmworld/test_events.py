@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from render_testlib import render_config
+from tests.testlib import render_config
 from hmworld.compositor import CompositionContext, Rejection, compose
 from hmworld.events import (REASONS, EventRules, PrefilterBatch, events_from_visibility, exit_entry, find_events,
                             predicted_visibility, prefilter, visible_intervals)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from unreal_helpers import render_config, run_cli
+from tests.testlib import render_config, run_cli
 from hmworld.compositor import CompositionContext, Rejection, compose
 from hmworld.errors import ConfigError, RenderFailure
 from hmworld.render import build_renderer

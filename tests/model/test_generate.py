@@ -16,7 +16,7 @@ from hmworld.model.training import run_training
 from hmworld.split import Split
 from hmworld.ue_axes import opencv_to_ue_c2w
 from hmworld.video import probe_video, read_video, write_video
-from training_testlib import model_overrides
+from tests.model.testlib import model_overrides
 
 
 @pytest.fixture(scope="module")

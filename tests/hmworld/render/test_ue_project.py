@@ -13,7 +13,7 @@ from hmworld.render.base import scene_instances
 from hmworld.ue_axes import ue_transform_to_world_model
 from hmworld.unrealcv_sim import COMMAND_TEMPLATES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 UE = ROOT / "ue_project"
 
 
