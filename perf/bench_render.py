@@ -4,7 +4,8 @@
     .venv/bin/python perf/bench_render.py --quick    # fewer frames, for a smoke run
     .venv/bin/python perf/bench_render.py --styles primitive asset --qualities basic game
 
-Prints, per size and per (subjects_style, quality): end-to-end frames per second of `hmworld render`
+Prints, per size and per (subjects_style, quality; the default, asset x game, is labelled): end-to-end frames
+per second of `hmworld render`
 (render + encode + masks + annotations + write) and its parts measured apart on one clip (render only,
 encode only, the annotations' full boxes), with their shares of a frame's time. The load average is printed
 before and after: on a shared machine the numbers move with it. `asset` needs the asset cache (`hmworld
@@ -36,11 +37,14 @@ def config(*overrides):
         return compose(config_name="render", overrides=list(overrides))
 
 
+DEFAULT = ("asset", "game")  # render_configs/renderer/embedded.yaml's subjects_style and quality
+
+
 def style_overrides(style: str, quality: str, cache: str | None) -> list[str]:
-    out = [] if style == "primitive" else [f"+renderer.subjects_style={style}"]
+    out = [f"renderer.subjects_style={style}", f"renderer.quality={quality}"]
     if cache and style == "asset":
         out.append(f"+renderer.runtime.asset_cache={cache}")
-    return out + ([] if quality == "basic" else [f"+renderer.quality={quality}"])
+    return out
 
 
 def end_to_end(width: int, height: int, frames: int, clips: int, extra: list[str]) -> dict:
@@ -101,7 +105,8 @@ def main() -> None:
                 p = parts(catalog, w, h, frames, style, quality, args.asset_cache)
                 total = p["render_ms"] + p["encode_ms"] + p["boxes_ms"]
                 share = " / ".join(f"{100 * p[k] / total:.0f}%" for k in ("render_ms", "encode_ms", "boxes_ms"))
-                print(f"{w}x{h} {style:9s} {quality:5s}: end-to-end {e2e['fps']:5.1f} fps (aim {aim}: "
+                label = " (default)" if (style, quality) == DEFAULT else ""
+                print(f"{w}x{h} {style:9s} {quality:5s}{label}: end-to-end {e2e['fps']:5.1f} fps (aim {aim}: "
                       f"{e2e['fps'] / aim:.2f}x) | one clip, {p['subjects']} subjects, per frame: render "
                       f"{p['render_ms']:.1f} ms, encode {p['encode_ms']:.1f} ms, full boxes {p['boxes_ms']:.2f} ms "
                       f"(shares {share}) | {e2e['frames']} frames, wall {e2e['wall']:.1f} s | load {load()}",

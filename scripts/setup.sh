@@ -36,3 +36,14 @@ case "$mode" in
     *) echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;
 esac
 echo "setup: .venv ready ($mode)"
+
+# The embedded renderer's default subjects are 0 A.D. models (CC-BY-SA 3.0): their ~6 MB subset goes into a cache
+# outside the checkout (${HMWORLD_ASSET_CACHE:-~/.cache/hmworld/assets}), shared by every clone and CI run on this
+# machine. A complete cache is only verified (under a second); otherwise `apt-get download` fetches the 1.4 GB
+# package (no root, nothing installed) and only the subset is kept. The last line says where, how big and how long.
+if ! .venv/bin/python -m hmworld assets action=status >/dev/null 2>&1 \
+        && ! apt-cache show "0ad-data=0.0.26-1" >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq  # a fresh machine's package lists may not know the package yet
+fi
+.venv/bin/python -m hmworld assets 2>&1 | sed 's/^/setup: /'

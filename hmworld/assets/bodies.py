@@ -99,8 +99,9 @@ class Motion:
 
 
 class AssetBodies(BodyModel):
-    """The `asset` body model: subjects with a 0 A.D. model are skinned meshes; the rest (cats) keep their
-    primitive body (`fallback`)."""
+    """The `asset` body model (the default): subjects with a 0 A.D. model are skinned meshes. Every subject of
+    our catalog has one; an entry added with catalog_dirs whose COCO class has none (a cat) keeps its primitive
+    body (`fallback`)."""
 
     style = "asset"
 
@@ -122,12 +123,18 @@ class AssetBodies(BodyModel):
     def scale(self, subject) -> float:
         return subject.height / self.asset(asset_for_subject(subject)[0]).height
 
+    def axes(self, subject) -> np.ndarray:
+        """Model -> subject frame [3, 3]: our axes, the catalog's height and, for people, their build (the
+        catalog's shoulder proportion widens or narrows the body across the heading, 0.92-1.12)."""
+        build = float(subject.proportions.get("shoulder", 1.0)) if subject.coco_name == "person" else 1.0
+        return np.diag([1.0, build, 1.0]) @ (self.scale(subject) * ZEROAD_TO_LOCAL)
+
     def motion(self, subject, positions: np.ndarray, headings: np.ndarray, walk_phase: np.ndarray,
                fps: float) -> Motion:
         asset = self.asset(asset_for_subject(subject)[0])
         num_f = len(positions)
         axes = np.eye(4)
-        axes[:3, :3] = self.scale(subject) * ZEROAD_TO_LOCAL
+        axes[:3, :3] = self.axes(subject)
         root = np.zeros((num_f, 4, 4))
         c, s = np.cos(headings), np.sin(headings)
         root[:, 0, 0], root[:, 0, 1], root[:, 1, 0], root[:, 1, 1] = c, -s, s, c
@@ -152,7 +159,7 @@ class AssetBodies(BodyModel):
             asset = self.asset(asset_for_subject(subject)[0])
             phases = np.arange(FOOTPRINT_SAMPLES) / FOOTPRINT_SAMPLES
             poses = [asset.pose(p, 0.0, 1.0) for p in phases] + [asset.pose(0.0, p, 0.0) for p in phases]
-            pts = np.concatenate([asset.skinned_points(p) for p in poses]) @ (self.scale(subject) * ZEROAD_TO_LOCAL).T
+            pts = np.concatenate([asset.skinned_points(p) for p in poses]) @ self.axes(subject).T
             self._footprints[subject.name] = (float(np.abs(pts[:, 0]).max()), float(np.abs(pts[:, 1]).max()))
         return self._footprints[subject.name]
 

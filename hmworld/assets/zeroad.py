@@ -16,6 +16,7 @@ import os
 import struct
 import subprocess
 import tarfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,8 @@ class AssetSpec:
     """One skinned subject model: mesh, walk and idle cycles, texture variants (first is the default).
     material "player": the texture's alpha marks regions painted with the subject's colour (0 A.D.'s
     player_trans); "alpha": alpha below one half is cut out (basic_trans: feathers, fur); "recolour": white
-    and grey cloth takes the subject's colour (a plain robe becomes "a man in a red ..."); "opaque": as is."""
+    and grey cloth takes the subject's colour (a plain robe becomes "a man in a red ..."); "alpha_recolour":
+    both (the grey wolfhound's fur takes a golden, black or orange dog's coat); "opaque": as is."""
 
     mesh: str
     walk: str
@@ -104,7 +106,7 @@ ASSETS: dict[str, AssetSpec] = {
     "giraffe": AssetSpec("skeletal/giraffe_adult", "quadraped/giraffe_adult_walk", "quadraped/giraffe_adult_idle_01",
                          ("skeletal/animal_giraffe.png", "skeletal/animal_giraffeb.png"), coco="giraffe"),
     "wolfhound": AssetSpec("skeletal/wolfhound", "quadraped/wolfhound_walk", "quadraped/wolfhound_idle1",
-                           ("skeletal/brit/wolfhound.png",), "alpha", coco="dog"),
+                           ("skeletal/brit/wolfhound.png",), "alpha_recolour", coco="dog"),
     "wolf": AssetSpec("skeletal/wolf", "quadraped/wolf_walk", "quadraped/wolf_idle_01",
                       ("skeletal/animal_wolf_grey.png", "skeletal/animal_wolf.png"), coco="dog"),
     "chicken": AssetSpec("skeletal/chicken", "quadraped/chicken_walk", "quadraped/chicken_idle_01",
@@ -114,8 +116,8 @@ ASSETS: dict[str, AssetSpec] = {
 }
 
 # Catalog subject -> (asset, texture variant index). Subjects not listed use their COCO class's default.
-# No domestic cat exists in 0ad-data: cats have no asset (the renderer keeps their primitive body) and are
-# candidates for retirement; a fox or a lion cub would be a different class to a detector.
+# No domestic cat exists in 0ad-data, and a fox or a lion cub would be another class to a detector: the catalog's
+# three cats were replaced by a hen, a lamb and a puppy (render_configs/README.md says why).
 SUBJECT_OVERRIDES: dict[str, tuple[str, int]] = {
     "horse_black": ("horse", 1), "horse_white": ("horse", 2), "bear_black": ("bear", 1),
     "cow_holstein": ("cow", 1), "dog_husky": ("wolf", 0), "giraffe_young": ("giraffe", 1),
@@ -126,8 +128,14 @@ DEFAULT_BY_CLASS = {"horse": "horse", "sheep": "sheep", "cow": "cow", "elephant"
 FEMALE_WORDS = ("woman", "girl")
 
 
+def head_variant(subject) -> int:
+    """Which of the asset's head textures a person wears: fixed per subject name (crc32, not Python's salted
+    hash), so two men in the catalog may have different faces and a subject always has the same one."""
+    return zlib.crc32(subject.name.encode())
+
+
 def asset_for_subject(subject) -> tuple[str, int] | None:
-    """(asset name, texture variant) for a catalog SubjectSpec, or None where no asset exists (cats)."""
+    """(asset name, texture variant) for a catalog SubjectSpec, or None where no asset exists (class cat)."""
     if subject.name in SUBJECT_OVERRIDES:
         return SUBJECT_OVERRIDES[subject.name]
     if subject.coco_name == "person":
@@ -179,9 +187,10 @@ def verify_cache(cache: Path, files: Iterable[str] | None = None, hashes: bool =
 
 
 def require_cache(root: str | os.PathLike | None = None, files: Iterable[str] | None = None) -> Path:
-    """The cache folder, or AssetsMissing naming the command that installs it."""
+    """The cache folder, or AssetsMissing naming the command that installs it. Contents are checked against
+    the manifest's sha256s too (~6 MB, milliseconds): a corrupted file is named here, not as a bad mesh later."""
     cache = asset_cache_dir(root)
-    problems = verify_cache(cache, files)
+    problems = verify_cache(cache, files, hashes=True)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise AssetsMissing(f"the 0 A.D. asset cache is missing or incomplete: {problems[0]}{more}. "
@@ -265,7 +274,10 @@ def download_deb(work: Path) -> Path:
     if existing:
         return existing[-1]
     try:
-        subprocess.run(["apt-get", "download", f"{PACKAGE}={VERSION}"], cwd=work, check=True)
+        # as root apt hands the download to its `_apt` user, which may not write here: it warns, then downloads
+        # as root anyway; saying so up front drops the warning
+        sandbox = ["-o", "APT::Sandbox::User=root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        subprocess.run(["apt-get", *sandbox, "download", f"{PACKAGE}={VERSION}"], cwd=work, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise HMWorldError(f"`apt-get download {PACKAGE}={VERSION}` failed ({exc}); on Debian bookworm this "
                            "package is in main. Pass deb=PATH to use a downloaded .deb") from exc
@@ -315,12 +327,19 @@ def extract(deb: Path, cache: Path, files: Iterable[str] | None = None) -> dict:
     return data
 
 
+def cache_size(cache: Path) -> int:
+    return sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+
+
 def fetch(root: str | os.PathLike | None = None, deb: str | os.PathLike | None = None, keep_deb: bool = False,
           log=print) -> Path:
-    """Make the cache complete (idempotent): verify, else download (unless `deb` is given) and extract."""
+    """Make the cache complete (idempotent): verify, else download (unless `deb` is given) and extract.
+    The last line logged says where the cache is, its size and how long this took."""
+    start = time.perf_counter()
     cache = asset_cache_dir(root)
     if not verify_cache(cache, hashes=True):
-        log(f"asset cache complete: {cache}")
+        log(f"asset cache complete: {cache} ({len(wanted_files())} files, {cache_size(cache) / 1e6:.1f} MB; "
+            f"verified in {time.perf_counter() - start:.1f} s)")
         return cache
     work = cache.parent / ".download"
     path = Path(deb) if deb else download_deb(work)
@@ -333,8 +352,6 @@ def fetch(root: str | os.PathLike | None = None, deb: str | os.PathLike | None =
     problems = verify_cache(cache, hashes=True)
     if problems:
         raise HMWorldError(f"the asset cache is still incomplete after extraction: {problems[0]}")
-    size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
-    log(f"asset cache complete: {cache} ({size / 1e6:.1f} MB)")
+    log(f"asset cache installed: {cache} ({len(wanted_files())} files, {cache_size(cache) / 1e6:.1f} MB; "
+        f"{'extracted' if deb else 'downloaded and extracted'} in {time.perf_counter() - start:.0f} s)")
     return cache
-
-

@@ -1,5 +1,5 @@
 """`hmworld assets [action=fetch|status] [cache_dir=DIR] [deb=PATH] [keep_deb=false]`: the asset cache of the
-embedded renderer's skinned subjects (preview; `renderer.subjects_style=asset`).
+embedded renderer's default skinned subjects (`renderer.subjects_style=asset`; scripts/setup.sh runs it).
 
 fetch (default): download Debian's 0ad-data with `apt-get download` (no root; nothing installed), extract only
 the files the catalog's subjects use into the cache (outside the checkout; $HMWORLD_ASSET_CACHE or
@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
             problems = zeroad.verify_cache(cache, hashes=True)
             if problems:
                 console.print(f"incomplete asset cache {cache}: {problems[0]} ({len(problems)} problem(s)); "
-                              f"install it with `{zeroad.INSTALL_COMMAND}`", highlight=False)
+                              f"install it with `{zeroad.INSTALL_COMMAND}`", highlight=False, soft_wrap=True)
                 raise SystemExit(1)
             m = zeroad.manifest(cache)
             console.print(f"{cache}: {m['package']} {m['version']}, {len(m['files'])} files, licence {m['licence']}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
             return 0
         zeroad.fetch(opts["cache_dir"], opts["deb"], keep_deb=opts["keep_deb"].lower() in ("1", "true", "yes"),
-                     log=lambda s: console.print(s, highlight=False))
+                     log=lambda s: console.print(s, highlight=False, soft_wrap=True))
     return 0

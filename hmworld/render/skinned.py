@@ -1,4 +1,4 @@
-"""Skinned, animated, textured subjects for the embedded renderer (the opt-in `subjects_style=asset`).
+"""Skinned, animated, textured subjects for the embedded renderer (`subjects_style=asset`, the default).
 
 Each catalog subject maps to a 0 A.D. model (hmworld.assets.zeroad); where it stands and which pose it shows
 come from the asset body model (hmworld.assets.bodies), which the annotations and the compositor use too.
@@ -19,11 +19,11 @@ import numpy as np
 from hmworld.assets.bodies import MAX_BONES, AssetBodies, Motion
 from hmworld.assets.formats import NO_BONE, Mesh
 from hmworld.assets.skinning import prop_transform, skin_palette
-from hmworld.assets.zeroad import ASSETS, asset_for_subject, texture_path
+from hmworld.assets.zeroad import ASSETS, asset_for_subject, head_variant, texture_path
 from hmworld.errors import HMWorldError
 from hmworld.render.embedded import SHADOW_BASIC, SHADOW_GLSL
 
-MATERIAL_MODES = {"opaque": 0, "player": 1, "alpha": 2, "recolour": 3}
+MATERIAL_MODES = {"opaque": 0, "player": 1, "alpha": 2, "recolour": 3, "alpha_recolour": 4}
 
 VERTEX_SHADER = """
 #version 330
@@ -62,7 +62,7 @@ in vec2 v_uv;
 in float v_depth;
 uniform sampler2D u_texture;
 uniform vec3 u_tint;
-uniform int u_mode;  // 0 opaque, 1 player colour where alpha < 1, 2 alpha-tested cut-outs, 3 recolour grey cloth
+uniform int u_mode;  // 0 opaque, 1 player colour where alpha < 1, 2 alpha-tested cut-outs, 3 recolour grey, 4: 2+3
 uniform uint u_id;
 uniform vec3 u_sun_dir;
 uniform vec3 u_sun_color;
@@ -73,9 +73,9 @@ layout(location = 1) out uint f_id;
 layout(location = 2) out float f_depth;
 void main() {
     vec4 tex = texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y));  // 0 A.D. uvs count v from the image's bottom
-    if (u_mode == 2 && tex.a < 0.5) discard;  // no colour, id or depth: masks follow the visible cut-out
+    if ((u_mode == 2 || u_mode == 4) && tex.a < 0.5) discard;  // no colour, id or depth: masks follow the cut-out
     vec3 albedo = u_mode == 1 ? tex.rgb * mix(u_tint, vec3(1.0), tex.a) : tex.rgb;
-    if (u_mode == 3) {  // unsaturated (white/grey) cloth takes the subject's colour; skin and leather keep theirs
+    if (u_mode >= 3) {  // unsaturated (white/grey) cloth takes the subject's colour; skin and leather keep theirs
         float sat = max(tex.r, max(tex.g, tex.b)) - min(tex.r, min(tex.g, tex.b));
         float cloth = 1.0 - smoothstep(0.05, 0.14, sat);
         albedo = mix(tex.rgb, u_tint * min(1.25 * max(tex.r, max(tex.g, tex.b)), 1.0), cloth);
@@ -198,7 +198,8 @@ class SkinnedSubjects:
             motion = self.bodies.motion(subject, t.positions, t.headings, t.walk_phase, spec.video.fps)
             head_tex = None
             if spec_a.head is not None:
-                head_tex = self._texture(texture_path(spec_a.head.textures[variant % len(spec_a.head.textures)]))
+                heads = spec_a.head.textures
+                head_tex = self._texture(texture_path(heads[head_variant(subject) % len(heads)]))
             colors = subject.colors
             self._tracks.append(_Track(
                 t.instance_id, motion, self._gpu_mesh(name, motion.asset.mesh),
