@@ -54,5 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     sys.argv = [f"hmworld-{name}", *argv[1:]]  # Hydra parses sys.argv
-    result = module.main()
+    from hmworld.cli.ui import config_errors
+
+    with config_errors():  # a key not in the command's schema: one line, exit 2
+        result = module.main()
     return int(result or 0)

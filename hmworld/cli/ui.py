@@ -1,6 +1,7 @@
 """Terminal output shared by commands: rich progress bars and end-of-run summaries."""
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -57,3 +58,36 @@ def user_errors() -> Iterator[None]:
         err_console.print(Text.assemble(("error: ", "bold red"), " ".join(str(exc).split())), highlight=False,
                           soft_wrap=True)
         sys.exit(2)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """Around a command's Hydra `main()`: a bad override or preset (a key not in the command's schema, a value of
+    the wrong type, a missing required key) is printed as one line and exits with status 2, like user_errors.
+
+    Hydra would print these itself (several lines, status 1); HYDRA_FULL_ERROR makes it raise them to us instead.
+    Any other exception keeps its traceback."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    old = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException) as exc:
+        cause = exc.__cause__
+        message = _first_line(exc)
+        if isinstance(cause, OmegaConfBaseException) and _first_line(cause) not in message:
+            message = f"{message.rstrip('.')}: {_first_line(cause)}"
+        err_console.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
+    finally:
+        if old is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = old
