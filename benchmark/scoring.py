@@ -487,9 +487,9 @@ def manifest_fingerprint(split) -> Optional[str]:
 
 
 def verify_ground_truth(split, clip_ids: Sequence[str]) -> None:
-    """Every ground-truth video about to be read must be the one the split's fingerprint covers: the manifest rows
-    must hash to split.json's fingerprint, and each video lie inside the split folder with the sha256 its row
-    records (the rows are what the fingerprint hashes). A video
+    """Every ground-truth video (and instances.npz, where the row records its hash) about to be read must be the
+    one the split's fingerprint covers: the manifest rows must hash to split.json's fingerprint, and each file lie
+    inside the split folder with the sha256 its row records (the rows are what the fingerprint hashes). A file
     edited after the split was written would give other scores under the same fingerprint; it is refused,
     naming the clip, before anything is stored."""
     from hmworld.benchmark.text import contained
@@ -515,6 +515,18 @@ def verify_ground_truth(split, clip_ids: Sequence[str]) -> None:
             if got != expected:
                 faults.append(f"clip {c}: ground-truth video {path} has sha256 {got[:16]}..., the split's fingerprint "
                               f"covers {expected[:16]}... (edited after the split was written)")
+        # The masks the masked metrics and DSC read: checked like the video wherever the manifest records a hash.
+        masks_expected = str(clip.row.get("instances_sha256") or "")
+        if masks_expected:
+            masks = root / str(clip.row.get("instances_path") or "")
+            if not contained(root, masks) or not masks.is_file():
+                faults.append(f"clip {c}: instance masks {clip.row.get('instances_path')!r} are missing or lie "
+                              "outside the split folder")
+            else:
+                got = sha256_file(masks)
+                if got != masks_expected:
+                    faults.append(f"clip {c}: instance masks {masks} have sha256 {got[:16]}..., the split's "
+                                  f"fingerprint covers {masks_expected[:16]}... (edited after the split was written)")
     if faults:
         raise BenchmarkError(f"split={root}: ground truth does not match its fingerprint; nothing was scored:\n"
                              + "\n".join(f"  - {f}" for f in faults))

@@ -232,6 +232,7 @@ class ClipRenderer:
             width=v.width, height=v.height, fps=v.fps, context_frames=v.context_frames, target_frames=v.target_frames,
             events=json.dumps(flat_events), caption=caption, caption_source=self.captioner.name,
             video_sha256=sha256_file(tmp / CLIP_FILES["video_path"]),
+            instances_sha256=sha256_file(tmp / CLIP_FILES["instances_path"]),
             extra={"rejections": dict(rejections), "hmworld_version": __version__},
         )
 

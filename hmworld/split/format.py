@@ -62,6 +62,9 @@ class ClipRecord:
     events_path: str = ""
     instances_path: str = ""
     clipspec_path: str = ""
+    # sha256 of instances.npz: the masked metrics and DSC read the masks, so the fingerprint covers them like the
+    # video. Empty for clips without masks (imported ones) and for splits written before it was recorded.
+    instances_sha256: str = ""
     extra: dict = field(default_factory=dict)  # statistics that are not manifest columns
 
     def __post_init__(self):
@@ -87,11 +90,13 @@ MANIFEST_COLUMNS = [f.name for f in fields(ClipRecord) if f.name != "extra"]
 
 
 def fingerprint(records: list[ClipRecord]) -> str:
-    """sha256 over the manifest rows (captions excluded) in clip-id order; the rows hold the video hashes."""
+    """sha256 over the manifest rows (captions excluded) in clip-id order; the rows hold the video and instance-mask
+    hashes. An empty instances_sha256 is left out, so splits written before it existed keep their fingerprint."""
     h = hashlib.sha256()
     h.update(f"hmworld-split-v{FORMAT_VERSION}\n".encode())
     for rec in sorted(records, key=lambda r: r.clip_id):
-        row = {k: v for k, v in rec.row().items() if k not in UNFINGERPRINTED}
+        row = {k: v for k, v in rec.row().items()
+               if k not in UNFINGERPRINTED and not (k == "instances_sha256" and not v)}
         h.update(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
         h.update(b"\n")
     return h.hexdigest()
