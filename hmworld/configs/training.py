@@ -25,6 +25,8 @@ class TrainSection:
     trainable: str = II("model.recipe.trainable")  # all | hydra (camera encoders, projector, self-attention)
     caption_dropout: float = II("model.recipe.caption_dropout")  # probability of a sample without its caption
     gradient_checkpointing: bool = II("model.recipe.gradient_checkpointing")
+    # loss weight per latent channel x (its pixel variance)^p, mean 1: 0 latent MSE, 1 pixel MSE (patch_pca)
+    pixel_weight: float = 0.0
     save_frozen: bool = True  # false: checkpoints hold only the trainable weights
     batch_size: int = 1  # per process
     num_workers: int = 0
