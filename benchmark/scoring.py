@@ -28,6 +28,7 @@ from hmworld.benchmark.submission import SubmissionError
 from hmworld.benchmark.thumbs import encode_thumbnail, reentry_frames
 from hmworld.benchmark.validate import expected_for, refusal_message, validate_submission
 from hmworld.fsutil import sha256_file
+from hmworld.split.schema import EventsFile, SubjectsFile
 # Every metric group, value key, package and weights need comes from the registry (one list).
 from hmworld.metrics.registry import GROUPS
 
@@ -185,8 +186,8 @@ class ClipTask:
     context_frames: int
     includes_context: bool
     groups: tuple[str, ...]
-    events: dict
-    subjects: dict
+    events: EventsFile
+    subjects: SubjectsFile | None
     dsc_mode: str
     thumb_frames: tuple[int, ...]      # absolute clip frame indices (re-entry frames)
     gt_thumbs: bool                    # also cut the ground-truth thumbnails (not stored yet)
@@ -417,14 +418,14 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
                 todo = tuple(g for g in plan.compute
                              if done.get(c, {}).get(g) != _dumps(plan.weights[g]))
                 clip = sp[c]
-                frames = tuple(f for f in reentry_frames(clip.events, clip.context_frames, clip.target_frames))
+                frames = tuple(f for f in reentry_frames(clip.events_file, clip.context_frames, clip.target_frames))
                 want_pred = any((key[0], c, f) not in have_thumbs for f in frames)
                 want_gt = any(("gt", c, f) not in have_thumbs for f in frames)
                 if not todo and not want_pred and not want_gt:
                     report.already += 1
                     continue
                 tasks.append(ClipTask(c, str(v.clip_files[c]), str(clip.video_path), clip.context_frames,
-                                      bool(info.includes_context), todo, clip.events, clip.subjects, dsc_mode,
+                                      bool(info.includes_context), todo, clip.events_file, clip.subjects_file, dsc_mode,
                                       frames, want_gt, instances_path_of(sp, clip)))
             if limit is not None and len(tasks) > limit:
                 report.remaining = len(tasks) - int(limit)

@@ -10,18 +10,16 @@ import zlib
 
 import numpy as np
 
+from hmworld.split.schema import EventsFile
+
 THUMB_WIDTH = 192
 MAX_THUMBS_PER_CLIP = 3
 
 
-def reentry_frames(events: dict, context_frames: int, target_frames: int) -> list[int]:
+def reentry_frames(events: EventsFile, context_frames: int, target_frames: int) -> list[int]:
     """The clip's re-entry frames (absolute indices, in the target half): each subject's entry_frame."""
-    frames = set()
-    for subject in events.get("subjects", []):
-        for ev in subject.get("events", []):
-            f = ev.get("entry_frame")
-            if f is not None and context_frames <= int(f) < context_frames + target_frames:
-                frames.add(int(f))
+    end = context_frames + target_frames
+    frames = {e.entry_frame for _, e in events.events() if context_frames <= e.entry_frame < end}
     return sorted(frames)[:MAX_THUMBS_PER_CLIP]
 
 

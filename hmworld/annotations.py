@@ -1,4 +1,4 @@
-"""Per-clip annotation files (camera.json, subjects.json) from a ClipSpec and its rendered masks.
+"""Per-clip annotation records (camera.json, subjects.json; hmworld.split.schema) from a ClipSpec and its masks.
 
 Boxes are [x0, y0, x1, y1] in pixels, x right and y down, pixel i covering [i, i+1): a box holding exactly
 pixel columns 3..5 is [3, ., 6, .]. `box` is the projection of the whole body as the renderer draws it
@@ -14,17 +14,15 @@ from hmworld.body import Body, BodyModel
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
 from hmworld.geometry import project, world_to_camera
+from hmworld.split.schema import CameraFile, SubjectEntry, SubjectFrame, SubjectsFile
 
-SUBJECTS_VERSION = 1
 NEAR = 0.1
 
 
-def camera_json(spec: ClipSpec) -> dict:
-    return {
-        "convention": "opencv_c2w_metres", "width": spec.video.width, "height": spec.video.height,
-        "fps": spec.video.fps, "intrinsics": spec.intrinsics.to_dict(),
-        "c2w": [[round(float(x), 7) for x in m.reshape(16)] for m in spec.camera_c2w],
-    }
+def camera_file(spec: ClipSpec) -> CameraFile:
+    """camera.json of a clip: poses rounded to 7 decimals (0.1 micrometre), the precision the format promises."""
+    return CameraFile(spec.video.width, spec.video.height, spec.video.fps, spec.intrinsics.to_dict(),
+                      [[round(float(x), 7) for x in m.reshape(16)] for m in spec.camera_c2w])
 
 
 def projected_boxes(spec: ClipSpec, body: Body, transforms: np.ndarray) -> np.ndarray:
@@ -76,22 +74,22 @@ def _box_list(b: np.ndarray) -> list[float] | None:
     return None if np.isnan(b).any() else [round(float(x), 2) for x in b]
 
 
-def subjects_json(spec: ClipSpec, catalog: Catalog, full_boxes: list[np.ndarray], visible_boxes: list[np.ndarray],
-                  pixel_counts: np.ndarray) -> dict:
-    """pixel_counts: [F, S] mask pixels per subject, columns in spec.subjects order."""
+def subjects_file(spec: ClipSpec, catalog: Catalog, full_boxes: list[np.ndarray], visible_boxes: list[np.ndarray],
+                  pixel_counts: np.ndarray) -> SubjectsFile:
+    """subjects.json of a clip. pixel_counts: [F, S] mask pixels per subject, columns in spec.subjects order."""
     subjects = []
     for j, track in enumerate(spec.subjects):
         sub = catalog.subjects[track.name]
-        frames = [{
-            "position": [round(float(x), 4) for x in track.positions[f]],
-            "heading": round(float(track.headings[f]), 5),
-            "box": _box_list(full_boxes[j][f]),
-            "visible_box": _box_list(visible_boxes[j][f]),
-            "visible_pixels": int(pixel_counts[f, j]),
-        } for f in range(spec.num_frames)]
-        subjects.append({
-            "instance_id": track.instance_id, "name": track.name, "kind": sub.kind, "coco_class": sub.coco_class,
-            "coco_name": sub.coco_name, "description": sub.description, "trajectory": track.trajectory,
-            "speed": round(track.speed, 4), "height": sub.height, "frames": frames,
-        })
-    return {"version": SUBJECTS_VERSION, "subjects": subjects}
+        frames = [SubjectFrame(
+            position=[round(float(x), 4) for x in track.positions[f]],
+            heading=round(float(track.headings[f]), 5),
+            box=_box_list(full_boxes[j][f]),
+            visible_box=_box_list(visible_boxes[j][f]),
+            visible_pixels=int(pixel_counts[f, j]),
+        ) for f in range(spec.num_frames)]
+        subjects.append(SubjectEntry(
+            instance_id=track.instance_id, name=track.name, kind=sub.kind, coco_class=sub.coco_class,
+            coco_name=sub.coco_name, description=sub.description, trajectory=track.trajectory,
+            speed=round(track.speed, 4), height=sub.height, frames=frames,
+        ))
+    return SubjectsFile(subjects)

@@ -644,8 +644,7 @@ def _sample_frames(split_root: Path, subs: dict[str, Path], clip_ids: list[str])
     out = []
     for cid in clip_ids:
         clip = split[cid]
-        entries = sorted(int(e["entry_frame"]) for s in (clip.events or {}).get("subjects", [])
-                         for e in s.get("events", []) if e.get("entry_frame") is not None)
+        entries = sorted(e.entry_frame for _, e in clip.events_file.events())
         entry = entries[0] if entries else clip.context_frames + clip.target_frames // 2
         t = min(max(entry - clip.context_frames, 0), clip.target_frames - 1)
         ctx = read_video(clip.video_path, clip.context_frames - 1, clip.context_frames)[0]

@@ -1,7 +1,8 @@
 """DSC, dynamic subject consistency: does a subject that re-enters the view come back as itself?
 
 Inputs are plain data: uint8 videos (prediction and ground truth of the target half, ground-truth context
-half) and the split's events.json / subjects.json dicts (frame indices count from the first context frame).
+half) and the split's events.json / subjects.json (records of hmworld.split.schema or their dicts; frame indices
+count from the first context frame).
 The detector runs once per video side, only on the frames DSC needs; crops are embedded in one batch.
 """
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
+
+from hmworld.split.schema import EventsFile, SubjectEntry, SubjectEvents, SubjectsFile
 
 from .conventions import DSC_MATCH_IOU, DSC_MAX_CONTEXT_FRAMES, DSC_PAD_FILL, DSC_SHIFT_RADIUS
 from .detection import Box, CropEmbedder, Detection, Detector, crop, detector_name, iou
@@ -73,38 +76,31 @@ class DSCResult:
 class _Plan:
     """What one subject needs: frames (global indices) and how each side gets its box."""
 
-    subject: Mapping[str, Any]
+    subject: SubjectEntry
     entry: int
     target_frames: list[int]
     context_frames: list[int]
 
 
-def _subject_frames(subject: Mapping[str, Any]) -> Optional[list]:
-    frames = subject.get("frames") if subject else None
-    return frames if frames else None
-
-
-def _gt_box(subject: Mapping[str, Any], t: int) -> Optional[Box]:
-    frames = _subject_frames(subject)
-    if frames is None or t >= len(frames):
+def _gt_box(subject: SubjectEntry, t: int) -> Optional[Box]:
+    frames = subject.frames
+    if not frames or t >= len(frames):
         return None
-    f = frames[t]
-    box = f.get("visible_box") or f.get("box")
+    box = frames[t].visible_box or frames[t].box
     return tuple(float(v) for v in box) if box else None
 
 
-def _has_boxes(subjects: Optional[Mapping[str, Any]]) -> bool:
+def _has_boxes(subjects: Optional[SubjectsFile]) -> bool:
     # Rendered clips carry boxes for every visible frame (subjects never seen have none); imported clips
     # carry none at all.
-    subs = (subjects or {}).get("subjects") or []
-    return any(_subject_frames(s) and any(_gt_box(s, t) for t in range(len(s["frames"]))) for s in subs)
+    return subjects is not None and subjects.has_boxes
 
 
-def _visible(subject: Mapping[str, Any], ev: Mapping[str, Any], t: int, mode: str) -> bool:
-    intervals = ev.get("visible_intervals")
+def _visible(subject: SubjectEntry, ev: SubjectEvents, t: int, mode: str) -> bool:
+    intervals = ev.visible_intervals
     if intervals is not None:
         vis = any(s <= t < e for s, e in intervals)
-    elif _subject_frames(subject) is not None and any(_gt_box(subject, k) for k in range(len(subject["frames"]))):
+    elif subject.has_boxes:
         vis = _gt_box(subject, t) is not None
     else:
         vis = True      # no masks and no boxes (imported clips): every frame from the entry on
@@ -120,19 +116,20 @@ def _evenly(frames: list[int], k: int) -> list[int]:
     return [frames[i] for i in idx]
 
 
-def plan(events: Mapping[str, Any], subjects: Optional[Mapping[str, Any]], mode: str,
+def plan(events: EventsFile | Mapping[str, Any], subjects: SubjectsFile | Mapping[str, Any] | None, mode: str,
          max_context_frames: int = DSC_MAX_CONTEXT_FRAMES) -> list[_Plan]:
     """Which (subject, frame) pairs DSC scores, from events.json and subjects.json."""
-    c, t_total = int(events["context_frames"]), int(events["target_frames"])
-    by_id = {int(s["instance_id"]): s for s in (subjects or {}).get("subjects", [])}
+    events, subjects = EventsFile.coerce(events), SubjectsFile.coerce(subjects)
+    c, t_total = events.context_frames, events.target_frames
+    by_id = subjects.by_id() if subjects else {}
     plans = []
-    for ev in events.get("subjects", []):
-        entries = [int(e["entry_frame"]) for e in ev.get("events", []) if c <= int(e["entry_frame"]) < c + t_total]
+    for ev in events.subjects:
+        entries = [e.entry_frame for e in ev.events if c <= e.entry_frame < c + t_total]
         if not entries:
             continue
-        sid = int(ev["instance_id"])
+        sid = ev.instance_id
         subject = by_id.get(sid)
-        if subject is None or "coco_class" not in subject:
+        if subject is None or subject.coco_class is None:
             raise MetricInputError(f"subjects.json has no entry (with coco_class) for instance_id {sid}")
         entry = min(entries)
         target = [t for t in range(entry, c + t_total) if _visible(subject, ev, t, mode)]
@@ -208,8 +205,8 @@ def _detect_side(detector: Optional[Detector], video: np.ndarray, frames: set[in
     return dict(zip(order, dets))
 
 
-def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mapping[str, Any],
-        subjects: Optional[Mapping[str, Any]], detector: Optional[Detector] = None,
+def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: EventsFile | Mapping[str, Any],
+        subjects: SubjectsFile | Mapping[str, Any] | None, detector: Optional[Detector] = None,
         embedder: Optional[CropEmbedder] = None, config: DSCConfig = DSCConfig(), models=None) -> DSCResult:
     """DSC_GT, DSC_ctx and the miss rate of one clip.
 
@@ -218,7 +215,8 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
     """
     check_pair(pred, target)
     check_video(context, "context")
-    c, t_total = int(events["context_frames"]), int(events["target_frames"])
+    events, subjects = EventsFile.coerce(events), SubjectsFile.coerce(subjects)
+    c, t_total = events.context_frames, events.target_frames
     if pred.shape[0] != t_total:
         raise MetricInputError(f"events.json says {t_total} target frames, pred has {pred.shape[0]}")
     if context.shape[0] != c:
@@ -246,7 +244,7 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
     # Which sides use the detector (the rest cut the ground-truth box).
     detect_pred = mode != "gt_boxes"
     detect_gt = mode in ("detect", "detect_top")
-    classes = sorted({int(p.subject["coco_class"]) for p in plans})
+    classes = sorted({p.subject.coco_class for p in plans})
     want_pred = {t for p in plans for t in p.target_frames} if detect_pred else set()
     want_gt = want_pred if detect_gt else set()
     want_ctx = {t for p in plans for t in p.context_frames} if detect_gt else set()
@@ -260,7 +258,7 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
         gt = None if mode == "detect_top" else _gt_box(subject, t)
         if not detected:
             return gt
-        box, shifted = _match(dets.get(t, []), int(subject["coco_class"]), gt, config.match_iou,
+        box, shifted = _match(dets.get(t, []), subject.coco_class, gt, config.match_iou,
                               config.shift_radius)
         if shifted and count:
             displaced[0] += 1
@@ -325,7 +323,7 @@ def dsc(pred: np.ndarray, target: np.ndarray, context: np.ndarray, events: Mappi
                 ctx_sum += 0.0 if ip is None else max(0.0, float(emb[ip] @ ref))
         s = p.subject
         per_subject.append(SubjectDSC(
-            instance_id=int(s["instance_id"]), name=str(s.get("name", "")), coco_class=int(s["coco_class"]),
+            instance_id=s.instance_id, name=s.name or "", coco_class=s.coco_class,
             entry_frame=p.entry, terms=len(frames), misses=misses, gt_missing=gt_missing,
             context_crops=len(ctx_idx), dsc_gt=gt_sum / gt_terms if gt_terms else None,
             dsc_ctx=ctx_sum / ctx_terms if ctx_terms else None))

@@ -30,9 +30,11 @@ events.json):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from hmworld.split.schema import EventsFile, SubjectsFile
 
 from .conventions import PSNR_CAP_DB, SSIM_K1, SSIM_K2
 from .frames import MetricInputError, check_pair
@@ -152,15 +154,15 @@ def _in_intervals(f: int, intervals: Iterable[Sequence[int]]) -> bool:
     return any(int(s) <= f < int(e) for s, e in intervals)
 
 
-def reentry_events(events: dict, instances: np.ndarray, context_frames: int) -> list[ReentryEvent]:
-    """Every exit-entry event of events.json with its re-entry frames (entry to the clip end, subject visible)."""
+def reentry_events(events: EventsFile | Mapping, instances: np.ndarray, context_frames: int) -> list[ReentryEvent]:
+    """Every exit-entry event of events.json (a record or its dict) with its re-entry frames (entry to the clip
+    end, subject visible)."""
     total = int(instances.shape[0])
     out = []
-    for subj in events.get("subjects") or []:
-        sid = int(subj["instance_id"])
-        intervals = subj.get("visible_intervals")
-        for ev in subj.get("events") or []:
-            entry, exit_ = int(ev["entry_frame"]), int(ev["exit_frame"])
+    for subj in EventsFile.coerce(events).subjects:
+        sid, intervals = subj.instance_id, subj.visible_intervals
+        for ev in subj.events:
+            entry, exit_ = ev.entry_frame, ev.exit_frame
             if entry < context_frames:
                 raise MetricInputError(f"events: subject {sid} entry_frame {entry} lies in the context half "
                                        f"(context_frames {context_frames})")
@@ -205,19 +207,19 @@ def _mean(a: np.ndarray) -> float | None:
     return float(a.mean()) if len(a) else None
 
 
-def reentry_scores(pred: np.ndarray, target: np.ndarray, instances: np.ndarray, events: dict, subjects: dict | None,
-                   context_frames: int) -> MaskedScore:
+def reentry_scores(pred: np.ndarray, target: np.ndarray, instances: np.ndarray, events: EventsFile | Mapping,
+                   subjects: SubjectsFile | Mapping | None, context_frames: int) -> MaskedScore:
     """Masked PSNR/SSIM of one clip. ``pred``/``target``: the target half ``[Tt, H, W, 3]``; ``instances``: the
-    whole clip's masks ``[Tc + Tt, H, W]``; ``events`` / ``subjects``: the clip's events.json / subjects.json."""
+    whole clip's masks ``[Tc + Tt, H, W]``; ``events`` / ``subjects``: the clip's events.json / subjects.json
+    (records of hmworld.split.schema, or their dicts)."""
     check_pair(pred, target)
     instances = np.asarray(instances)
     tt, h, w = pred.shape[:3]
     if instances.ndim != 3 or instances.shape[1:] != (h, w) or instances.shape[0] != context_frames + tt:
         raise MetricInputError(f"instances: expected shape [{context_frames + tt}, {h}, {w}] (context + target "
                                f"frames of the clip), got {list(instances.shape)}")
-    boxes = {}
-    for s in (subjects or {}).get("subjects") or []:
-        boxes[int(s["instance_id"])] = [fr.get("visible_box") for fr in s.get("frames") or []]
+    subjects = SubjectsFile.coerce(subjects)
+    boxes = {s.instance_id: [fr.visible_box for fr in s.frames or []] for s in (subjects.subjects if subjects else [])}
     evs = reentry_events(events, instances, context_frames)
     frames = sorted({f for e in evs for f in e.frames})
     if not frames:

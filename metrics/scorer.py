@@ -119,7 +119,7 @@ def _masked(pred, target, instances, events, subjects, values: dict, details: di
     if context_frames < 0:
         raise MetricInputError(f"instances: {np.asarray(instances).shape[0]} frames, fewer than the "
                                f"{pred.shape[0]} target frames")
-    r = reentry_scores(pred, target, instances, dict(events), dict(subjects or {}), context_frames)
+    r = reentry_scores(pred, target, instances, events, subjects, context_frames)
     for region, prefix in MASKED_REGIONS.items():
         for m in ("psnr", "ssim"):
             values[f"{prefix}_{m}"] = r.values[f"{region}_{m}"]

@@ -29,7 +29,9 @@ import numpy as np
 
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import read_json, sha256_file, write_json
-from hmworld.split.format import ClipRecord
+from hmworld.split.format import CLIP_FILES, ClipRecord
+from hmworld.split.schema import (CameraFile, EventsFile, ExitEntry, SubjectEntry, SubjectEvents, SubjectFrame,
+                                  SubjectsFile)
 from hmworld.split.writer import SplitWriter
 from hmworld.ue_axes import ue_c2w_to_opencv, ue_hfov_to_fx, ue_location_to_world
 from hmworld.video import probe_video, read_video, write_video
@@ -291,12 +293,11 @@ def _import_clip(src: Path, rel: str, caption: str, clip_id: str, slot: int, par
     if (h, w) != (info.height, info.width):
         raise SplitError(f"{video}: decoded {w}x{h}, container says {info.width}x{info.height}")
     fps = float(info.fps or 15.0)
-    write_video(tmp / "video.mp4", frames, fps)
+    write_video(tmp / CLIP_FILES["video_path"], frames, fps)
     fx = float(ue_hfov_to_fx(hfov_deg, w))
-    write_json(tmp / "camera.json", {
-        "convention": "opencv_c2w_metres", "width": int(w), "height": int(h), "fps": fps,
-        "intrinsics": {"fx": fx, "fy": fx, "cx": (w - 1) / 2, "cy": (h - 1) / 2},
-        "c2w": [m.reshape(16).tolist() for m in c2w]})
+    write_json(tmp / CLIP_FILES["camera_path"], CameraFile(
+        int(w), int(h), fps, {"fx": fx, "fy": fx, "cx": (w - 1) / 2, "cy": (h - 1) / 2},
+        [m.reshape(16).tolist() for m in c2w]).to_json())
 
     chars = parse_characters(char_path)
     events_raw = parse_check(check_path)
@@ -309,14 +310,13 @@ def _import_clip(src: Path, rel: str, caption: str, clip_id: str, slot: int, par
         chars = [{"name": "subject_1", "positions": None}]
         names = ["subject_1"]
     n_frames = 2 * HALF
-    subjects, ev_subjects, manifest_events, dropped = [], [], [], 0
+    subjects, ev_subjects, dropped = [], [], 0
     for k, c in enumerate(chars, 1):
         positions = _positions(c.get("positions"), n_frames, char_path)
         cls = coco_of(c["name"])
-        subjects.append({"instance_id": k, "name": c["name"], "kind": "human" if cls == 0 else "animal",
-                         "coco_class": cls, "coco_name": _COCO_NAMES[cls],
-                         "frames": [{"position": p, "heading": None, "box": None, "visible_box": None,
-                                     "visible_pixels": None} for p in positions]})
+        subjects.append(SubjectEntry(k, c["name"], kind="human" if cls == 0 else "animal", coco_class=cls,
+                                     coco_name=_COCO_NAMES[cls],
+                                     frames=[SubjectFrame(p, None, None, None, None) for p in positions]))
         evs = []
         for e in events_raw:
             if e["subject"] is not None and str(e["subject"]) != c["name"]:
@@ -325,25 +325,21 @@ def _import_clip(src: Path, rel: str, caption: str, clip_id: str, slot: int, par
                 continue  # unattributed events go to the first subject
             ex, en = raw_to_padded(e["exit"]), raw_to_padded(e["entry"])
             if ex < HALF <= en and ex < en:
-                evs.append({"exit_frame": ex, "entry_frame": en})
-                manifest_events.append({"instance_id": k, "exit_frame": ex, "entry_frame": en})
+                evs.append(ExitEntry(ex, en))
             else:
                 dropped += 1  # not an exit in the context half and an entry in the target half
-        ev_subjects.append({"instance_id": k, "visible_intervals": None, "events": evs[:1]})
-        if len(evs) > 1:
-            dropped += len(evs) - 1
-            manifest_events = [m for m in manifest_events if m["instance_id"] != k] + [
-                {"instance_id": k, **evs[0]}]
-    write_json(tmp / "subjects.json", {"version": 1, "subjects": subjects})
-    write_json(tmp / "events.json", {"version": 1, "min_visible_pixels": None, "context_frames": HALF,
-                                     "target_frames": HALF, "subjects": ev_subjects})
+        dropped += max(len(evs) - 1, 0)  # the definition allows one event per subject and clip: keep the first
+        ev_subjects.append(SubjectEvents(k, None, evs[:1]))
+    events = EventsFile(HALF, HALF, ev_subjects)  # no masks: min_visible_pixels, rules and intervals null
+    write_json(tmp / CLIP_FILES["subjects_path"], SubjectsFile(subjects).to_json())
+    write_json(tmp / CLIP_FILES["events_path"], events.to_json())
     scene = Path(rel).parts[0] if len(Path(rel).parts) > 1 else "unknown"
     record = ClipRecord(
         clip_id=clip_id, scene=scene, partition=partition, subjects=names, trajectories=["unknown"] * len(names),
         camera_trajectory="unknown", seed=0, slot=slot, attempt=0, width=int(w), height=int(h), fps=fps,
-        context_frames=HALF, target_frames=HALF, events=json.dumps(sorted(manifest_events, key=lambda m: m["instance_id"])),
+        context_frames=HALF, target_frames=HALF, events=events.manifest_events(),
         caption=" ".join(caption.split()), caption_source="hm-world-release",
-        video_sha256=sha256_file(tmp / "video.mp4"),
+        video_sha256=sha256_file(tmp / CLIP_FILES["video_path"]),
         extra={"imported_from": rel, "camera_json": cam_path.name, "instance_masks": False,
                "raw_frames": int(info.frames), "events_dropped": dropped})
     return record, dropped

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hmworld.split.schema import EventsFile, SubjectsFile
+
 from .components import VAE_TEMPORAL_STRIDE
 
 
@@ -62,8 +64,10 @@ class ClipView:
         return int(self.counts.sum())
 
 
-def build_view(record: dict, events: dict | None, subjects: dict | None = None) -> ClipView:
-    """Counts and visibility of one clip from its retrieval log and the split's events.json / subjects.json."""
+def build_view(record: dict, events: EventsFile | dict | None, subjects: SubjectsFile | dict | None = None
+               ) -> ClipView:
+    """Counts and visibility of one clip from its retrieval log and the split's events.json / subjects.json
+    (records of hmworld.split.schema or their dicts)."""
     idx, meta = np.asarray(record["indices"]), record["meta"]
     lc, lt = int(meta["context_latents"]), int(meta["target_latents"])
     kt = int(meta["memory_kernel"][0])
@@ -80,14 +84,14 @@ def build_view(record: dict, events: dict | None, subjects: dict | None = None) 
                   for j in range(fm)]
     tgt_frames = [latent_video_frames(lc + i, lc, cf) for i in range(lt)]
     mem_vis, tgt_vis, evs = {}, {}, []
-    for s in (events or {}).get("subjects") or []:
-        sid = int(s["instance_id"])
-        iv = s.get("visible_intervals")
+    events = EventsFile.coerce(events) if events is not None else None
+    subjects = SubjectsFile.coerce(subjects)
+    for s in events.subjects if events else []:
+        sid, iv = s.instance_id, s.visible_intervals
         mem_vis[sid] = np.array([visibility(iv, f) for f in mem_frames])
         tgt_vis[sid] = np.array([visibility(iv, f) for f in tgt_frames])
-        evs += [(sid, int(e["exit_frame"]), int(e["entry_frame"])) for e in s.get("events") or []]
-    names = {int(s["instance_id"]): str(s.get("name", s["instance_id"]))
-             for s in (subjects or {}).get("subjects") or []}
+        evs += [(sid, e.exit_frame, e.entry_frame) for e in s.events]
+    names = {s.instance_id: s.name or str(s.instance_id) for s in (subjects.subjects if subjects else [])}
     return ClipView(str(meta["clip_id"]), counts, mem_vis, tgt_vis, evs, names, meta, -(-lc // kt))
 
 
@@ -188,7 +192,7 @@ def write_views(logs: list[Path], out: Path, split=None, title: str = "retrieval
     for path in logs:
         rec = read_retrieval(path)
         clip = split[rec["meta"]["clip_id"]] if split is not None else None
-        view = build_view(rec, clip.events if clip else None, clip.subjects if clip else None)
+        view = build_view(rec, clip.events_file if clip else None, clip.subjects_file if clip else None)
         png = draw_png(view)
         atomic_write_bytes(out / f"{view.clip_id}.png", png)
         views.append(view)

@@ -32,6 +32,7 @@ import numpy as np
 from hmworld.captioners import phrases
 from hmworld.captioners.base import CameraPhase, CaptionRequest, MotionPhase, SubjectMotion, Visibility
 from hmworld.errors import ConfigError
+from hmworld.split.schema import SubjectEvents, Where
 
 # Thresholds. People walk at 1.0-1.5 m/s and the catalog's slowest animals at ~0.4 m/s; handheld drift and the
 # smoothing's leakage stay well below 0.25 m/s, so that separates moving from standing for both.
@@ -98,20 +99,29 @@ class ClipGeometry:
 
 
 # ------------------------------------------------------------------------------------------- visibility
-def visibility_from_events(entry: dict | None, num_frames: int, context_frames: int, fps: float) -> Visibility:
-    """One subject's Visibility from its events.json entry ({"visible_intervals", "events"}); an entry that is
-    missing or has null intervals (imported clips) gives unknown intervals."""
-    entry = entry or {}
-    raw = entry.get("visible_intervals")
+def visibility_from_events(entry: SubjectEvents | None, num_frames: int, context_frames: int, fps: float
+                           ) -> Visibility:
+    """One subject's Visibility from its events.json entry; an entry that is missing or has null intervals
+    (imported clips) gives unknown intervals."""
     intervals = None
-    if raw is not None:
-        intervals = tuple((int(a), int(b)) for a, b in raw)
+    if entry is not None and entry.visible_intervals is not None:
+        intervals = tuple((int(a), int(b)) for a, b in entry.visible_intervals)
         for a, b in intervals:
             if not 0 <= a < b <= num_frames:
-                raise ConfigError(f"visible interval [{a}, {b}) of subject {entry.get('instance_id')} lies outside "
+                raise ConfigError(f"visible interval [{a}, {b}) of subject {entry.instance_id} lies outside "
                                   f"the clip's {num_frames} frames")
-    events = tuple((int(e["exit_frame"]), int(e["entry_frame"])) for e in entry.get("events") or [])
+    events = tuple((e.exit_frame, e.entry_frame) for e in entry.events) if entry is not None else ()
     return Visibility(num_frames, context_frames, float(fps), intervals, events)
+
+
+def _events_by_id(events_subjects: Sequence[SubjectEvents | dict], num_frames: int) -> dict[int, SubjectEvents]:
+    """Records as they are; events.json dicts checked against the schema."""
+    w = Where("events.json")
+    out = {}
+    for i, e in enumerate(events_subjects):
+        rec = e if isinstance(e, SubjectEvents) else SubjectEvents.from_json(e, w, i, num_frames)
+        out[rec.instance_id] = rec
+    return out
 
 
 def visible_mask(vis: Visibility, fallback: np.ndarray | None = None) -> np.ndarray:
@@ -411,13 +421,13 @@ def in_field_of_view(positions: np.ndarray, c2w: np.ndarray, hfov_deg: float | N
 
 # ------------------------------------------------------------------------------------------- requests
 def build_request(clip_id: str, scene: str, subjects: Sequence[SubjectInfo], geometry: ClipGeometry,
-                  events_subjects: Sequence[dict] | None, video_path: Path | None = None,
+                  events_subjects: Sequence[SubjectEvents | dict] | None, video_path: Path | None = None,
                   extra: dict | None = None) -> CaptionRequest:
     """The CaptionRequest for a clip: only its visible subjects, each with its visibility, its motion relative
     to the camera (when its positions and the camera are known) and the phrases for both; the camera's phases
     and prose (when its poses are known). `events_subjects` is events.json's "subjects" list (None: unknown)."""
     g = geometry
-    by_id = {int(e["instance_id"]): e for e in (events_subjects or []) if "instance_id" in e}
+    by_id = _events_by_id(events_subjects or [], g.num_frames)
     vis = {s.instance_id: visibility_from_events(by_id.get(s.instance_id) if events_subjects is not None else None,
                                                  g.num_frames, g.context_frames, g.fps) for s in subjects}
     seen = [s for s in subjects if vis[s.instance_id].visible]
@@ -451,7 +461,8 @@ def spec_geometry(spec) -> ClipGeometry:
                         {t.instance_id: np.asarray(t.headings, float) for t in spec.subjects})
 
 
-def caption_request(spec, catalog, events_subjects: Sequence[dict] | None, video_path: Path | None = None
+def caption_request(spec, catalog, events_subjects: Sequence[SubjectEvents | dict] | None,
+                    video_path: Path | None = None
                     ) -> CaptionRequest:
     """The render job's request: `spec` a ClipSpec, `catalog` the Catalog it was composed from,
     `events_subjects` the clip's ClipEvents.subjects (visibility from the rendered masks)."""

@@ -28,7 +28,9 @@ from hmworld.clipspec import ClipSpec
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
 from hmworld.split.format import CLIP_JSON, ClipRecord
+from hmworld.split import schema
 from hmworld.split.reader import read_split_info
+from hmworld.split.schema import CameraFile, EventsFile, SubjectEntry, SubjectsFile
 from hmworld.split.writer import clip_records as split_records
 from hmworld.split.writer import rebuild_manifest
 
@@ -62,10 +64,11 @@ def clip_request(clip_dir: Path, record: ClipRecord, catalog: Catalog | None) ->
     subjects' positions from subjects.json when it has them, visibility from events.json (unknown intervals
     keep the subject); descriptions the catalog lacks come from subjects.json, then from readable names."""
     cat = catalog or Catalog()
-    spec_doc = _read_optional(clip_dir / "clipspec.json")
-    subjects_doc = _read_optional(clip_dir / "subjects.json")
-    events_doc = _read_optional(clip_dir / "events.json")
-    by_id = {s.get("instance_id"): s for s in subjects_doc.get("subjects", [])}
+    spec_doc = read_json(clip_dir / "clipspec.json") if (clip_dir / "clipspec.json").exists() else None
+    subjects_doc = _load_optional(SubjectsFile, clip_dir / "subjects.json", record.clip_id)
+    events_doc = _load_optional(EventsFile, clip_dir / "events.json", record.clip_id)
+    subjects = subjects_doc.subjects if subjects_doc else []
+    by_id = {s.instance_id: s for s in subjects}
 
     scene_entry = cat.scenes.get(record.scene)
     scene = scene_entry.description if scene_entry else f"a {_humanize(record.scene)} scene"
@@ -75,48 +78,44 @@ def clip_request(clip_dir: Path, record: ClipRecord, catalog: Catalog | None) ->
         geometry = spec_geometry(spec)
         tracks = [(t.instance_id, t.name) for t in spec.subjects]
     else:
-        geometry = _files_geometry(clip_dir, record, subjects_doc)
-        tracks = ([(int(s["instance_id"]), str(s.get("name", ""))) for s in subjects_doc["subjects"]]
-                  if subjects_doc.get("subjects") else [(i + 1, n) for i, n in enumerate(record.subjects)])
+        geometry = _files_geometry(clip_dir, record, subjects)
+        tracks = ([(s.instance_id, s.name or "") for s in subjects]
+                  if subjects else [(i + 1, n) for i, n in enumerate(record.subjects)])
     infos = []
     for iid, name in tracks:
-        info = by_id.get(iid, {})
+        info = by_id.get(iid)
         entry = cat.subjects.get(name)
-        description = (entry.description if entry else None) or info.get("description") or f"a {_humanize(name)}"
+        description = (entry.description if entry else None) or (info and info.description) or f"a {_humanize(name)}"
         infos.append(SubjectInfo(iid, description, entry.gait if entry else "moves",
-                                 (entry.kind if entry else None) or info.get("kind") or ""))
-    return build_request(record.clip_id, scene, infos, geometry, events_doc.get("subjects") if events_doc else None,
+                                 (entry.kind if entry else None) or (info and info.kind) or ""))
+    return build_request(record.clip_id, scene, infos, geometry, events_doc.subjects if events_doc else None,
                          clip_dir / Path(record.video_path).name)
 
 
-def _files_geometry(clip_dir: Path, record: ClipRecord, subjects_doc: dict) -> ClipGeometry:
+def _files_geometry(clip_dir: Path, record: ClipRecord, subjects: list[SubjectEntry]) -> ClipGeometry:
     """What camera.json and subjects.json say about the poses (parts they lack stay unknown)."""
     n = record.context_frames + record.target_frames
     geometry = ClipGeometry(n, record.context_frames, float(record.fps))
-    camera = _read_optional(clip_dir / "camera.json")
-    if camera.get("c2w"):
-        c2w = np.asarray(camera["c2w"], float).reshape(-1, 4, 4)
-        if len(c2w) == n:
-            geometry.camera_c2w = c2w
-            fx = (camera.get("intrinsics") or {}).get("fx")
-            if fx and camera.get("width"):
-                geometry.hfov_deg = float(np.degrees(2 * np.arctan(0.5 * camera["width"] / fx)))
-    for s in subjects_doc.get("subjects", []):
-        frames = s.get("frames") or []
-        pos = [f.get("position") for f in frames]
+    camera = _load_optional(CameraFile, clip_dir / "camera.json", record.clip_id)
+    if camera is not None and camera.frames == n:
+        geometry.camera_c2w = camera.poses
+        fx = camera.intrinsics.get("fx")
+        if fx:
+            geometry.hfov_deg = float(np.degrees(2 * np.arctan(0.5 * camera.width / fx)))
+    for s in subjects:
+        frames = s.frames or []
+        pos = [f.position for f in frames]
         if len(pos) == n and all(p is not None for p in pos):
-            geometry.positions[int(s["instance_id"])] = np.asarray(pos, float)
-            head = [f.get("heading") for f in frames]
+            geometry.positions[s.instance_id] = np.asarray(pos, float)
+            head = [f.heading for f in frames]
             if all(h is not None for h in head):
-                geometry.headings[int(s["instance_id"])] = np.asarray(head, float)
+                geometry.headings[s.instance_id] = np.asarray(head, float)
     return geometry
 
 
-def _read_optional(path: Path) -> dict:
-    try:
-        return read_json(path)
-    except FileNotFoundError:
-        return {}
+def _load_optional(cls, path: Path, clip_id: str):
+    """The checked record, or None when the clip has no such file."""
+    return schema.load(cls, path, clip_id) if path.exists() else None
 
 
 def open_split(split: str | Path) -> tuple[Path, dict]:

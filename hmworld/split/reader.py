@@ -4,7 +4,10 @@
     for clip in split:
         ctx, tgt = clip.context(), clip.target()      # uint8 [T, H, W, 3]
         c2w = clip.camera.c2w                         # [F, 4, 4] OpenCV camera-to-world, metres
-        clip.events["subjects"][0]["events"]          # [{"exit_frame", "entry_frame"}]
+        clip.events_file.subjects[0].events           # [ExitEntry(exit_frame, entry_frame)]
+
+The per-clip files come as checked records of hmworld.split.schema (`camera_file`, `subjects_file`,
+`events_file`); `subjects` / `events` are the same records as plain JSON dicts.
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ import pandas as pd
 from hmworld.errors import SplitError
 from hmworld.fsutil import read_json
 from hmworld.geometry import Intrinsics
+from hmworld.split import schema
 from hmworld.split.format import FORMAT_VERSION, MANIFEST, SPLIT_JSON
+from hmworld.split.schema import CameraFile, EventsFile, SubjectsFile
 from hmworld.video import read_video
 
 
@@ -74,18 +79,31 @@ class Clip:
         return self.frames(self.context_frames, self.context_frames + self.target_frames)
 
     @cached_property
+    def camera_file(self) -> CameraFile:
+        return schema.load(CameraFile, self.path("camera_path"), self.clip_id)
+
+    @cached_property
+    def subjects_file(self) -> SubjectsFile | None:
+        """None when the clip has no subjects.json (the format allows imported clips without one)."""
+        path = self.path("subjects_path")
+        return schema.load(SubjectsFile, path, self.clip_id) if path.is_file() else None
+
+    @cached_property
+    def events_file(self) -> EventsFile:
+        return schema.load(EventsFile, self.path("events_path"), self.clip_id)
+
+    @cached_property
     def camera(self) -> CameraTrack:
-        d = read_json(self.path("camera_path"))
-        c2w = np.asarray(d["c2w"], float).reshape(-1, 4, 4)
-        return CameraTrack(c2w, Intrinsics(**d["intrinsics"]), d["width"], d["height"], d["fps"])
+        f = self.camera_file
+        return CameraTrack(f.poses, Intrinsics(**f.intrinsics), f.width, f.height, f.fps)
 
-    @cached_property
-    def subjects(self) -> dict:
-        return read_json(self.path("subjects_path"))
+    @property
+    def subjects(self) -> dict | None:
+        return self.subjects_file.to_json() if self.subjects_file else None
 
-    @cached_property
+    @property
     def events(self) -> dict:
-        return read_json(self.path("events_path"))
+        return self.events_file.to_json()
 
     def instances(self) -> np.ndarray:
         """uint8 [F, H, W] instance ids (0 background). Clips imported from the official release have none."""

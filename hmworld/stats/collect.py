@@ -1,10 +1,10 @@
-"""Reading a split for the dataset card: every per-clip file checked field by field (file contents are
-treated as hostile: wrong types, NaN, out-of-range frames and paths leaving the split are named, never
-trusted), then the per-clip, per-event and per-subject values of every figure.
+"""Reading a split for the dataset card: every per-clip file checked field by field through its schema
+(hmworld.split.schema: file contents are treated as hostile: wrong types, NaN, out-of-range frames and paths
+leaving the split are named, never trusted), then the per-clip, per-event and per-subject values of every figure.
 
-Only the keys the split format documents are read; unknown keys (e.g. a later events.json version) are
-ignored. Clips imported from the official release have no masks and no boxes (`visible_intervals` null,
-box fields null, possibly no subjects.json): the figures that need them come out as n/a.
+Only the keys the split format documents are read; unknown keys (e.g. ones a compositor adds) are ignored.
+Clips imported from the official release have no masks and no boxes (`visible_intervals` null, box fields null,
+possibly no subjects.json): the figures that need them come out as n/a.
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from typing import Any, Callable
 import numpy as np
 
 from hmworld.errors import HMWorldError
-from hmworld.fsutil import read_json
+from hmworld.split import schema
 from hmworld.split.format import CLIP_FILES, CLIPS_DIR, MANIFEST
+from hmworld.split.schema import CameraFile, EventsFile, SchemaError, SubjectsFile, short
 from hmworld.split.reader import read_split_info
 from hmworld.stats import figures as F
 
@@ -28,65 +29,8 @@ class StatsError(HMWorldError):
     """Bad input to `hmworld stats`: the message names the file or setting and the fault."""
 
 
-# ------------------------------------------------------------------------------------------- checking
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-class _Where:
-    """Builds error messages that name the clip, the file and the field."""
-
-    def __init__(self, clip_id: str, path: Path):
-        self.clip_id, self.path = clip_id, path
-
-    def fail(self, what: str) -> StatsError:
-        return StatsError(f"clip {self.clip_id}: {self.path}: {what}")
-
-    def int(self, v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
-        if not _is_int(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
-            rng = "" if lo is None else f" in [{lo}, {hi}]" if hi is not None else f" >= {lo}"
-            raise self.fail(f"field {name} must be an integer{rng}, got {_short(v)}")
-        return v
-
-    def num(self, v: Any, name: str) -> float:
-        if not _is_num(v):
-            raise self.fail(f"field {name} must be a finite number, got {_short(v)}")
-        return float(v)
-
-    def nums(self, v: Any, name: str, n: int) -> list[float]:
-        if not isinstance(v, list) or len(v) != n or not all(_is_num(x) for x in v):
-            raise self.fail(f"field {name} must be {n} finite numbers, got {_short(v)}")
-        return [float(x) for x in v]
-
-    def list(self, v: Any, name: str) -> list:
-        if not isinstance(v, list):
-            raise self.fail(f"field {name} must be a list, got {_short(v)}")
-        return v
-
-    def obj(self, v: Any, name: str) -> dict:
-        if not isinstance(v, dict):
-            raise self.fail(f"{name} must be an object, got {_short(v)}")
-        return v
-
-
-def _short(v: Any, n: int = 60) -> str:
-    text = repr(v)
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-def _load(clip_id: str, path: Path) -> Any:
-    try:
-        return read_json(path)
-    except FileNotFoundError:
-        raise StatsError(f"clip {clip_id}: {path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StatsError(f"clip {clip_id}: {path}: not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise StatsError(f"clip {clip_id}: {path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def clip_file(root: Path, row: dict, key: str) -> Path:
@@ -95,7 +39,7 @@ def clip_file(root: Path, row: dict, key: str) -> Path:
     rel = row.get(key) or f"{CLIPS_DIR}/{clip_id}/{CLIP_FILES[key]}"
     p = PurePosixPath(rel) if isinstance(rel, str) else None
     if p is None or p.is_absolute() or ".." in p.parts or "\\" in rel:
-        raise StatsError(f"clip {clip_id}: manifest field {key} = {_short(rel)} is not a path inside the split")
+        raise StatsError(f"clip {clip_id}: manifest field {key} = {short(rel)} is not a path inside the split")
     return root / p
 
 
@@ -129,113 +73,44 @@ class ClipData:
         return len(self.c2w)
 
 
-def parse_camera(clip_id: str, path: Path) -> tuple[np.ndarray, float, float]:
-    w = _Where(clip_id, path)
-    d = w.obj(_load(clip_id, path), "the file")
-    width, height = w.num(d.get("width"), "width"), w.num(d.get("height"), "height")
-    if width <= 0 or height <= 0:
-        raise w.fail(f"fields width/height must be positive, got {width} x {height}")
-    rows = w.list(d.get("c2w"), "c2w")
-    if len(rows) < 2:
-        raise w.fail(f"field c2w must hold a pose per frame (at least 2), got {len(rows)}")
-    for i, r in enumerate(rows):
-        if not isinstance(r, list) or len(r) != 16 or not all(_is_num(x) for x in r):
-            raise w.fail(f"field c2w[{i}] must be 16 finite numbers (row-major 4x4), got {_short(r)}")
-    return np.asarray(rows, float).reshape(-1, 4, 4), width, height
-
-
-def parse_events(clip_id: str, path: Path, frames: int) -> tuple[int, int, dict[int, dict]]:
-    w = _Where(clip_id, path)
-    d = w.obj(_load(clip_id, path), "the file")
-    c = w.int(d.get("context_frames"), "context_frames", 1)
-    t = w.int(d.get("target_frames"), "target_frames", 0)
-    if c + t != frames:
-        raise w.fail(f"context_frames + target_frames = {c} + {t}, but camera.json has {frames} poses")
-    out: dict[int, dict] = {}
-    for i, s in enumerate(w.list(d.get("subjects"), "subjects")):
-        s = w.obj(s, f"subjects[{i}]")
-        k = w.int(s.get("instance_id"), f"subjects[{i}].instance_id", 1)
-        if k in out:
-            raise w.fail(f"field subjects[{i}].instance_id: {k} appears twice")
-        intervals = s.get("visible_intervals")
-        if intervals is not None:
-            intervals = [w.nums(iv, f"subjects[{i}].visible_intervals[{j}]", 2)
-                         for j, iv in enumerate(w.list(intervals, f"subjects[{i}].visible_intervals"))]
-            for j, (a, b) in enumerate(intervals):
-                if a != int(a) or b != int(b) or not 0 <= a <= b <= frames:
-                    raise w.fail(f"field subjects[{i}].visible_intervals[{j}] must be frames [s, e) with "
-                                 f"0 <= s <= e <= {frames}, got {[a, b]}")
-        events = []
-        for j, e in enumerate(w.list(s.get("events", []), f"subjects[{i}].events")):
-            e = w.obj(e, f"subjects[{i}].events[{j}]")
-            ex = w.int(e.get("exit_frame"), f"subjects[{i}].events[{j}].exit_frame", 0, frames - 1)
-            en = w.int(e.get("entry_frame"), f"subjects[{i}].events[{j}].entry_frame", 0, frames - 1)
-            if en <= ex:
-                raise w.fail(f"field subjects[{i}].events[{j}]: entry_frame {en} is not after exit_frame {ex}")
-            events.append((ex, en))
-        out[k] = {"visible_intervals": intervals, "events": events}
-    return c, t, out
-
-
-def parse_subjects(clip_id: str, path: Path, frames: int) -> list[dict] | None:
-    """subjects.json's subjects, or None when the clip has no such file (imported clips may lack it)."""
-    if not path.exists():
-        return None
-    w = _Where(clip_id, path)
-    d = w.obj(_load(clip_id, path), "the file")
-    out = []
-    for i, s in enumerate(w.list(d.get("subjects"), "subjects")):
-        s = w.obj(s, f"subjects[{i}]")
-        k = w.int(s.get("instance_id"), f"subjects[{i}].instance_id", 1)
-        desc = s.get("description")
-        if desc is not None and not isinstance(desc, str):
-            raise w.fail(f"field subjects[{i}].description must be text, got {_short(desc)}")
-        name = s.get("name")
-        rec = {"instance_id": k, "name": name if isinstance(name, str) else None, "description": desc,
-               "positions": None, "visible_box": None, "visible_pixels": None}
-        frame_list = s.get("frames")
-        if frame_list is not None:
-            frame_list = w.list(frame_list, f"subjects[{i}].frames")
-            if len(frame_list) != frames:
-                raise w.fail(f"field subjects[{i}].frames has {len(frame_list)} entries, the clip has {frames} frames")
-            pos = np.full((frames, 3), np.nan)
-            boxes, pixels = [None] * frames, [None] * frames
-            for f, fr in enumerate(frame_list):
-                where = f"subjects[{i}].frames[{f}]"
-                fr = w.obj(fr, where)
-                if fr.get("position") is not None:
-                    pos[f] = w.nums(fr["position"], f"{where}.position", 3)
-                if fr.get("visible_box") is not None:
-                    boxes[f] = w.nums(fr["visible_box"], f"{where}.visible_box", 4)
-                if fr.get("visible_pixels") is not None:
-                    pixels[f] = w.int(fr["visible_pixels"], f"{where}.visible_pixels", 0)
-            rec["positions"] = None if np.isnan(pos).all() else pos
-            rec["visible_box"], rec["visible_pixels"] = boxes, pixels
-        out.append(rec)
-    return out
+def _checked(cls, clip_id: str, path: Path, **kw):
+    """A per-clip file through its schema; a fault is this command's error (same message)."""
+    try:
+        return schema.load(cls, path, clip_id, **kw)
+    except SchemaError as exc:
+        raise StatsError(str(exc)) from None
 
 
 def read_clip(root: Path, row: dict) -> ClipData:
     clip_id = row["clip_id"]
-    c2w, width, height = parse_camera(clip_id, clip_file(root, row, "camera_path"))
-    c, t, events = parse_events(clip_id, clip_file(root, row, "events_path"), len(c2w))
+    camera = _checked(CameraFile, clip_id, clip_file(root, row, "camera_path"))
+    frames = camera.frames
+    events = _checked(EventsFile, clip_id, clip_file(root, row, "events_path"), frames=frames)
+    c, t = events.context_frames, events.target_frames
     for key in ("context_frames", "target_frames"):
         v = row.get(key)
         if v is not None and _is_num(v) and int(v) != {"context_frames": c, "target_frames": t}[key]:
             raise StatsError(f"clip {clip_id}: events.json says {key} = {c if key == 'context_frames' else t}, "
                              f"the manifest says {int(v)}")
-    files = parse_subjects(clip_id, clip_file(root, row, "subjects_path"), len(c2w))
+    subjects_path = clip_file(root, row, "subjects_path")
+    files = _checked(SubjectsFile, clip_id, subjects_path, frames=frames) if subjects_path.exists() else None
     names = _names(row.get("subjects"))
-    by_id = {s["instance_id"]: s for s in files or []}
-    ids = sorted(set(events) | set(by_id) | set(range(1, len(names) + 1)))
+    by_id = files.by_id() if files else {}
+    ev_by_id = events.by_id()
+    ids = sorted(set(ev_by_id) | set(by_id) | set(range(1, len(names) + 1)))
     subjects = []
     for k in ids:
-        s = by_id.get(k, {})
-        ev = events.get(k, {"visible_intervals": None, "events": []})
-        name = s.get("name") or (str(names[k - 1]) if k <= len(names) else f"instance {k}")
-        subjects.append(SubjectData(k, name, s.get("description"), s.get("positions"), s.get("visible_box"),
-                                    s.get("visible_pixels"), ev["visible_intervals"], ev["events"]))
-    return ClipData(clip_id, row, c2w, width, height, c, t, subjects, files is not None)
+        s, ev = by_id.get(k), ev_by_id.get(k)
+        name = (s.name if s else None) or (str(names[k - 1]) if k <= len(names) else f"instance {k}")
+        fr = s.frames if s else None
+        subjects.append(SubjectData(
+            k, name, s.description if s else None, s.positions() if s else None,
+            [f.visible_box for f in fr] if fr is not None else None,
+            [f.visible_pixels for f in fr] if fr is not None else None,
+            ev.visible_intervals if ev else None,
+            [(e.exit_frame, e.entry_frame) for e in ev.events] if ev else []))
+    return ClipData(clip_id, row, camera.poses, float(camera.width), float(camera.height), c, t, subjects,
+                    files is not None)
 
 
 # ------------------------------------------------------------------------------------------- figures
