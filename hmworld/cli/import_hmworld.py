@@ -21,7 +21,7 @@ class _Bar:
 
 def import_hmworld(cfg: DictConfig) -> None:
     from hmworld.errors import ConfigError
-    from hmworld.model.import_hmworld import import_release
+    from hmworld.split.import_release import import_release
 
     bars = []
 

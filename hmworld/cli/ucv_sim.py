@@ -9,7 +9,7 @@ from hmworld.cli.ui import console, user_errors
 
 def ucv_sim(cfg: DictConfig) -> None:
     from hmworld.catalog import load_catalog
-    from hmworld.unrealcv_sim import Faults, UnrealCVSimulator
+    from hmworld.render.unrealcv_sim import Faults, UnrealCVSimulator
 
     with user_errors():
         catalog = load_catalog(list(cfg.catalog_dirs))
