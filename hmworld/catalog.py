@@ -65,6 +65,9 @@ class Prop:
     size: tuple[float, float, float]
     material: Material
     yaw_deg: float = 0.0
+    # props_style=asset: the 0 A.D. mesh drawn here (hmworld.assets.scenery; "" picks one by shape). Out of the
+    # repr (the catalog digest): primitive splits keep their identity; asset scenes record the mesh themselves
+    asset: str = field(default="", repr=False, compare=False)
 
     @property
     def footprint_radius(self) -> float:
@@ -92,6 +95,9 @@ class SceneSpec:
     props: tuple[Prop, ...]
     lighting: Lighting
     unreal_level: str
+    # props_style=asset: the 0 A.D. terrain texture of the ground (hmworld.assets.scenery; "" picks one from the
+    # ground's texture). Out of the repr for the same reason as Prop.asset
+    terrain: str = field(default="", repr=False, compare=False)
 
     def walkable_bounds(self, margin: float) -> tuple[float, float, float, float]:
         hx, hy = self.extent[0] / 2 - margin, self.extent[1] / 2 - margin
@@ -231,13 +237,15 @@ def parse_scene(name: str, d: Mapping) -> SceneSpec:
         if abs(pos[0]) > extent[0] / 2 or abs(pos[1]) > extent[1] / 2:
             raise ConfigError(f"{pw}: position {list(pos)} lies outside the scene extent {list(extent)}")
         props.append(Prop(_choice(str(p["shape"]), PROP_SHAPES, pw, "shape"), pos,
-                          tuple(float(x) for x in p["size"]), _material(p, pw), float(p.get("yaw_deg", 0.0))))
+                          tuple(float(x) for x in p["size"]), _material(p, pw), float(p.get("yaw_deg", 0.0)),
+                          str(p.get("asset", ""))))
     lt = d["lighting"]
     lighting = Lighting(float(lt["sun_azimuth_deg"]), float(lt["sun_elevation_deg"]), _rgb(lt["sun_color"], where),
                         float(lt["ambient"]), _rgb(lt["sky_top"], where), _rgb(lt["sky_horizon"], where))
     walls = d.get("walls") or {"height": 0.0, "color": [0.5, 0.5, 0.5]}
     return SceneSpec(name, str(d["description"]), extent, _material(d["ground"], where), float(walls["height"]),
-                     _material(walls, where), tuple(props), lighting, str(d.get("unreal", {}).get("level", "")))
+                     _material(walls, where), tuple(props), lighting, str(d.get("unreal", {}).get("level", "")),
+                     str(d["ground"].get("terrain", "")))
 
 
 def parse_subject(name: str, d: Mapping) -> SubjectSpec:

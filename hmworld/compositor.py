@@ -263,14 +263,32 @@ class _FirstView:
 
 
 def _scene_props(scene: SceneSpec) -> np.ndarray:
-    return np.array([[p.position[0], p.position[1], p.footprint_radius] for p in scene.props]).reshape(-1, 3)
+    """[P, 8]: x, y, footprint radius, then the footprint's oriented box (centre x, y, half-extents, angle) of
+    props drawn as meshes (props_style=asset: hmworld.assets.scenery.MeshProp); zero half-extents mean the
+    circle alone (primitive props)."""
+    rows = [[p.position[0], p.position[1], p.footprint_radius, *(getattr(p, "box", None) or (0.0,) * 5)]
+            for p in scene.props]
+    return np.array(rows, float).reshape(-1, 8)
+
+
+def box_distance(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """[N, B] plan distance from points [N, 2] to oriented boxes [B, 5] (centre x, y, half-extents, angle);
+    0 inside."""
+    rel = points[:, None, :] - boxes[None, :, :2]
+    c, s = np.cos(boxes[:, 4]), np.sin(boxes[:, 4])
+    along, across = rel[..., 0] * c + rel[..., 1] * s, -rel[..., 0] * s + rel[..., 1] * c
+    return np.hypot(np.maximum(np.abs(along) - boxes[:, 2], 0.0), np.maximum(np.abs(across) - boxes[:, 3], 0.0))
 
 
 def _clear_of_props(points: np.ndarray, props: np.ndarray, clearance: float) -> bool:
     if not len(props):
         return True
     d = np.linalg.norm(points[:, None, :] - props[None, :, :2], axis=-1)
-    return not np.any(d < props[None, :, 2] + clearance)
+    near = d < props[None, :, 2] + clearance
+    boxed = props[:, 5] > 0
+    if boxed.any():  # mesh props: the footprint box itself, not its bounding circle
+        near[:, boxed] = box_distance(points, props[boxed, 3:]) < clearance
+    return not np.any(near)
 
 
 def _tracking_shot(rng, ctx: CompositionContext, scene: SceneSpec, subject: SubjectSpec,

@@ -25,7 +25,8 @@ import numpy as np
 from hmworld.body import footprint_half_axes
 from hmworld.catalog import SceneSpec, SubjectSpec
 from hmworld.clipspec import ClipSpec
-from hmworld.split.schema import EventsFile, ExitEntry, SubjectEvents
+
+EVENTS_VERSION = 2
 
 # Why a candidate has no event; shared by the pre-filter ("prefilter:<reason>") and the masks ("masks:<reason>").
 # Per subject the codes grow with how far it got, so a clip reports its most promising subject's reason.
@@ -76,18 +77,24 @@ def min_visible_pixels(width: int, height: int, fraction: float, floor: int) -> 
 
 @dataclass
 class ClipEvents:
-    """What the masks say about one rendered clip: its events.json record and why it is kept or not."""
+    """events.json content for one clip."""
 
-    file: EventsFile
+    rules: EventRules | None  # None for imported clips (no masks)
+    context_frames: int
+    target_frames: int
+    subjects: list[dict]  # {"instance_id", "visible_intervals", "events": [{"exit_frame", "entry_frame"}]}
     reason: int = 0  # 0: kept; else a REASONS code
 
     @property
-    def subjects(self) -> list[SubjectEvents]:
-        return self.file.subjects
-
-    @property
     def has_event(self) -> bool:
-        return self.reason == 0 and any(s.events for s in self.subjects)
+        return self.reason == 0 and any(s["events"] for s in self.subjects)
+
+    def to_dict(self) -> dict:
+        return {"version": EVENTS_VERSION,
+                "min_visible_pixels": self.rules.min_visible_pixels if self.rules else None,
+                "rules": self.rules.to_dict() if self.rules else None,
+                "context_frames": self.context_frames, "target_frames": self.target_frames,
+                "subjects": self.subjects}
 
 
 def find_events(visible: np.ndarray, height: np.ndarray, context_frames: int, rules: EventRules,
@@ -127,11 +134,9 @@ def events_from_visibility(visible: np.ndarray, height: np.ndarray, instance_ids
     exit_, entry, reason, clip_reason = find_events(visible.T, height.T, context_frames, rules)
     subjects = []
     for j, iid in enumerate(instance_ids):
-        ev = [ExitEntry(int(exit_[j]), int(entry[j]))] if reason[j] == 0 else []
-        subjects.append(SubjectEvents(int(iid), visible_intervals(visible[:, j]), ev))
-    file = EventsFile(context_frames, visible.shape[0] - context_frames, subjects,
-                      min_visible_pixels=rules.min_visible_pixels, rules=rules.to_dict())
-    return ClipEvents(file, int(clip_reason))
+        ev = [{"exit_frame": int(exit_[j]), "entry_frame": int(entry[j])}] if reason[j] == 0 else []
+        subjects.append({"instance_id": int(iid), "visible_intervals": visible_intervals(visible[:, j]), "events": ev})
+    return ClipEvents(rules, context_frames, visible.shape[0] - context_frames, subjects, int(clip_reason))
 
 
 def pixel_counts(instances: np.ndarray, instance_ids: list[int]) -> np.ndarray:
@@ -154,19 +159,23 @@ class PrefilterBatch:
     subject_mask: np.ndarray  # [N, S] bool
     props: np.ndarray  # [N, P, 4] x, y, footprint radius, height
     prop_mask: np.ndarray  # [N, P] bool
+    # [N, P, 5] the footprint's oriented box (centre x, y, half-extents, angle) of props drawn as meshes
+    # (props_style=asset), zero half-extents for circles; None: every prop is a circle
+    prop_boxes: np.ndarray | None = None
 
     def take(self, index: np.ndarray, num_subjects: int) -> "PrefilterBatch":
         """Candidates `index`, keeping their first `num_subjects` subject slots."""
         k = num_subjects
         return PrefilterBatch(self.c2w[index], self.intrinsics[index], self.feet[index, :k], self.heading[index, :k],
                               self.height[index, :k], self.half_axes[index, :k], self.subject_mask[index, :k],
-                              self.props[index], self.prop_mask[index])
+                              self.props[index], self.prop_mask[index],
+                              None if self.prop_boxes is None else self.prop_boxes[index])
 
     def frames(self, frames: slice) -> "PrefilterBatch":
         """The same candidates over a range of their frames (views)."""
         return PrefilterBatch(self.c2w[:, frames], self.intrinsics, self.feet[:, :, frames],
                               self.heading[:, :, frames], self.height, self.half_axes, self.subject_mask, self.props,
-                              self.prop_mask)
+                              self.prop_mask, self.prop_boxes)
 
     @classmethod
     def from_specs(cls, specs: list[ClipSpec], scenes: dict[str, SceneSpec],
@@ -191,6 +200,11 @@ class PrefilterBatch:
             for j, p in enumerate(scenes[c.scene].props):
                 b.props[i, j] = (p.position[0], p.position[1], p.footprint_radius, p.size[2])
                 b.prop_mask[i, j] = True
+                box = getattr(p, "box", None)  # a mesh prop's footprint (hmworld.assets.scenery.MeshProp)
+                if box is not None:
+                    if b.prop_boxes is None:
+                        b.prop_boxes = np.zeros((n, p_max, 5), np.float32)
+                    b.prop_boxes[i, j] = box
         return b
 
 
@@ -252,11 +266,15 @@ def _occluded(b: PrefilterBatch, candidates: np.ndarray, dist_s: np.ndarray) -> 
     wx = b.props[:, None, :, 0] - cam[:, :, None, 0]  # [N, F, P] camera -> prop, once per camera pose
     wy = b.props[:, None, :, 1] - cam[:, :, None, 1]
     dist_p = np.where(b.prop_mask[:, None, :], np.hypot(wx, wy), np.inf)  # padding props are never nearer
+    boxed = None if b.prop_boxes is None else b.prop_boxes[..., 2] > 0  # [N, P] mesh props' footprint boxes
+    near_p = dist_p
+    if boxed is not None:  # a box's near side can be nearer than its centre: its bounding circle's near edge
+        near_p = np.where(boxed[:, None, :], dist_p - b.props[:, None, :, 2], dist_p)
     reach = np.where(candidates, dist_s, 0.0)  # hidden entries reach nothing
     # (candidate, subject, prop) triples where the prop is ever nearer than the subject ever reaches ...
-    kn, ks, kp = np.nonzero(dist_p.min(1)[:, None, :] < reach.max(-1)[..., None])
+    kn, ks, kp = np.nonzero(near_p.min(1)[:, None, :] < reach.max(-1)[..., None])
     # ... and their frames where it is
-    k, f = np.nonzero(dist_p[kn, :, kp] < reach[kn, ks, :])
+    k, f = np.nonzero(near_p[kn, :, kp] < reach[kn, ks, :])
     if len(k) == 0:
         return out
     n, s, p = kn[k], ks[k], kp[k]
@@ -269,8 +287,43 @@ def _occluded(b: PrefilterBatch, candidates: np.ndarray, dist_s: np.ndarray) -> 
     cos_delta = (wx[n, f, p] * dx + wy[n, f, p] * dy) / (dp * ds)
     sight_z = c[:, 2] + (0.5 * b.height[n, s] - c[:, 2]) * (dp / ds)
     blocks = (cos_delta > cos_half) & (sight_z < prop[:, 3])
+    if boxed is not None:
+        q = np.flatnonzero(boxed[n, p])
+        if len(q):
+            blocks[q] = _segment_hits_box(c[q], b.feet[n[q], s[q], f[q], :2], 0.5 * b.height[n[q], s[q]],
+                                          b.prop_boxes[n[q], p[q]], prop[q, 3])
     out[n[blocks], s[blocks], f[blocks]] = True
     return out
+
+
+def _segment_hits_box(cam: np.ndarray, feet: np.ndarray, target_z: np.ndarray, boxes: np.ndarray,
+                      top: np.ndarray) -> np.ndarray:
+    """[Q] does the sight line from the camera [Q, 3] to the point target_z above the feet [Q, 2] pass through
+    the prop's footprint box [Q, 5] (centre x, y, half-extents, angle) below its top [Q]? In the box's frame,
+    the segment's parameter range inside both slabs (Liang-Barsky); the sight line is straight, so it is lowest
+    inside the box at one end of that range."""
+    c, s = np.cos(boxes[:, 4]), np.sin(boxes[:, 4])
+
+    def local(xy):
+        rx, ry = xy[:, 0] - boxes[:, 0], xy[:, 1] - boxes[:, 1]
+        return np.stack([rx * c + ry * s, -rx * s + ry * c], axis=1)
+
+    p0, p1 = local(cam[:, :2]), local(feet)
+    d = p1 - p0
+    t_in, t_out = np.zeros(len(boxes)), np.ones(len(boxes))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for axis in range(2):
+            half = boxes[:, 2 + axis]
+            ta, tb = (-half - p0[:, axis]) / d[:, axis], (half - p0[:, axis]) / d[:, axis]
+            lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
+            parallel = np.abs(d[:, axis]) < 1e-12  # a segment parallel to the slab: inside it or never
+            inside = np.abs(p0[:, axis]) <= half
+            lo = np.where(parallel, np.where(inside, -np.inf, np.inf), lo)
+            hi = np.where(parallel, np.where(inside, np.inf, -np.inf), hi)
+            t_in, t_out = np.maximum(t_in, lo), np.minimum(t_out, hi)
+    crosses = t_in <= t_out
+    z = lambda t: cam[:, 2] + (target_z - cam[:, 2]) * t  # noqa: E731
+    return crosses & (np.minimum(z(t_in), z(t_out)) < top)
 
 
 def deciding_frames(num_frames: int, context_frames: int, rules: EventRules) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from hmworld import __version__
-from hmworld.annotations import camera_file, mask_boxes, subject_boxes, subjects_file
+from hmworld.annotations import camera_json, mask_boxes, subject_boxes, subjects_json
+from hmworld.assets.scenery import scenery_catalog_from_config, scenery_provenance
 from hmworld.body import BodyModel, PrimitiveBodies, body_model_from_config
 from hmworld.captioners import Captioner, build_captioner
 from hmworld.captioners.facts import caption_request
@@ -213,10 +214,9 @@ class ClipRenderer:
     def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, visible, events, depth,
                            rejections) -> ClipRecord:
         full = subject_boxes(spec, self.catalog, self.bodies)
-        write_json(tmp / CLIP_FILES["camera_path"], camera_file(spec).to_json())
-        subjects = subjects_file(spec, self.catalog, full, visible, counts)
-        write_json(tmp / CLIP_FILES["subjects_path"], subjects.to_json())
-        write_json(tmp / CLIP_FILES["events_path"], events.file.to_json())
+        write_json(tmp / CLIP_FILES["camera_path"], camera_json(spec))
+        write_json(tmp / CLIP_FILES["subjects_path"], subjects_json(spec, self.catalog, full, visible, counts))
+        write_json(tmp / CLIP_FILES["events_path"], events.to_dict())
         write_json(tmp / CLIP_FILES["clipspec_path"], spec.to_dict())
         np.savez_compressed(tmp / CLIP_FILES["instances_path"], instances=instances)
         if depth is not None:
@@ -224,7 +224,7 @@ class ClipRenderer:
         # The caption names only subjects the masks show (events.subjects) and describes motion from the poses.
         caption = self.captioner.caption([caption_request(spec, self.catalog, events.subjects,
                                                           tmp / CLIP_FILES["video_path"])])[0]
-        flat_events = [{"instance_id": iid, **e.to_json()} for iid, e in events.file.events()]
+        flat_events = [{"instance_id": s["instance_id"], **e} for s in events.subjects for e in s["events"]]
         v = spec.video
         return ClipRecord(
             clip_id=spec.clip_id, scene=spec.scene, partition=spec.partition,
@@ -257,14 +257,16 @@ def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderRepor
     """
     wall = time.perf_counter()
     num_clips, shard, num_shards = validate_run(cfg)
-    catalog = load_catalog(list(cfg.catalog_dirs))
+    # props as the renderer draws them (renderer.props_style): mesh props' footprints for placement and occlusion
+    catalog = scenery_catalog_from_config(cfg.renderer, load_catalog(list(cfg.catalog_dirs)))
     ctx = CompositionContext.from_config(catalog, cfg)
     # subjects' shapes as the renderer draws them: the compositor's pan timing, the pre-filter and the boxes
     bodies = body_model_from_config(cfg.renderer, catalog)
     ctx.footprint = bodies.footprint_half_axes
     settings = settings_from_config(cfg, ctx)
     captioner = build_captioner(cfg.captioner)
-    writer = SplitWriter(Path(str(cfg.out)), identity_config(cfg, ctx, bodies.provenance()), num_clips).open()
+    assets = bodies.provenance() or scenery_provenance(cfg.renderer)  # the same art package either way
+    writer = SplitWriter(Path(str(cfg.out)), identity_config(cfg, ctx, assets), num_clips).open()
     report = RenderReport(Path(str(cfg.out)), shard, num_shards)
     slots = [j for j in range(num_clips) if j % num_shards == shard]
     report.slots = len(slots)

@@ -169,14 +169,19 @@ class AssetBodies(BodyModel):
         return self.motion(subject, positions, headings, walk_phase, fps).world_points()
 
     def provenance(self) -> dict:
-        """The art this model draws from, for split.json: package, version, licence and the credit to give."""
-        manifest = json.loads((self.cache / MANIFEST).read_text())
-        return {"packages": [{
-            "package": manifest.get("package", PACKAGE), "version": manifest.get("version"),
-            "licence": manifest.get("licence", LICENCE),
-            "licence_url": "https://creativecommons.org/licenses/by-sa/3.0/",
-            "attribution": manifest.get("licence_text", LICENCE_TEXT),
-            "share_alike": "frames rendered with this art are adaptations: share them under CC-BY-SA 3.0 or a "
-                           "compatible licence, crediting Wildfire Games / 0 A.D.",
-            "files": len(manifest.get("files", {})),
-        }]}
+        return art_provenance(self.cache)
+
+
+def art_provenance(cache: Path) -> dict:
+    """The art the asset cache holds, for split.json: package, version, licence and the credit to give (the
+    asset subjects and the asset scenery draw from the same package)."""
+    manifest = json.loads((cache / MANIFEST).read_text())
+    return {"packages": [{
+        "package": manifest.get("package", PACKAGE), "version": manifest.get("version"),
+        "licence": manifest.get("licence", LICENCE),
+        "licence_url": "https://creativecommons.org/licenses/by-sa/3.0/",
+        "attribution": manifest.get("licence_text", LICENCE_TEXT),
+        "share_alike": "frames rendered with this art are adaptations: share them under CC-BY-SA 3.0 or a "
+                       "compatible licence, crediting Wildfire Games / 0 A.D.",
+        "files": len(manifest.get("files", {})),
+    }]}

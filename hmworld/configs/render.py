@@ -30,6 +30,10 @@ class EmbeddedRendererConfig:
     far: float = 300.0
     subjects_style: str = "asset"  # asset (skinned 0 A.D. models, needs the asset cache) | primitive (own geometry)
     quality: str = "game"  # game (4x MSAA, analytic sky, sun shadows) | basic (one Lambert pass, ~3x faster)
+    # props: primitive (boxes, cones and cylinders on a procedural ground) | asset (0 A.D. terrain textures and tree,
+    # bush, rock, crate, cart and column meshes; placement and occlusion follow the meshes' footprints; needs the
+    # asset cache). hmworld/assets/scenery.py
+    props_style: str = "primitive"
     # where and how to run, not what is drawn (out of the split's identity): asset_cache=DIR (default
     # $HMWORLD_ASSET_CACHE or ~/.cache/hmworld/assets), and test hooks; add keys with +renderer.runtime.KEY=VALUE
     runtime: Dict[str, Any] = field(default_factory=dict)

@@ -9,6 +9,7 @@ analytic sky; ids and depth keep coming from the first pass, so masks are the ba
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Iterator
 
@@ -281,8 +282,18 @@ class EmbeddedRenderer(Renderer):
     name = "embedded"
 
     def __init__(self, catalog: Catalog, near: float = 0.1, far: float = 300.0, read_depth: bool = False,
-                 subjects_style: str = "primitive", asset_cache: str | None = None, quality: str = "basic"):
+                 subjects_style: str = "primitive", asset_cache: str | None = None, quality: str = "basic",
+                 props_style: str = "primitive"):
+        from hmworld.assets.scenery import Scenery, check_props_style
+
         super().__init__(catalog)
+        # props_style=asset: 0 A.D. terrain and mesh props (hmworld/render/scenery.py), placed as the compositor
+        # places them (the same catalog transformation); checked before the context exists, so a missing
+        # asset cache is a clear error and nothing to release
+        self.scenery = None
+        if check_props_style(props_style) == "asset":
+            self.scenery = Scenery(asset_cache)
+            self.catalog = self.scenery.catalog(catalog)
         self.near, self.far, self.read_depth = near, far, read_depth
         if quality not in QUALITIES:
             raise ConfigError(f"renderer.quality must be one of {list(QUALITIES)}, got {quality!r}")
@@ -297,6 +308,11 @@ class EmbeddedRenderer(Renderer):
             from hmworld.render.skinned import SkinnedSubjects
 
             self.skinned = SkinnedSubjects(self.ctx, self.bodies, quality)
+        self.scenery_renderer = None
+        if self.scenery is not None:
+            from hmworld.render.scenery import SceneryRenderer
+
+            self.scenery_renderer = SceneryRenderer(self.ctx, self.scenery, quality)
         self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         self.game_program = None
         if quality == "game":
@@ -348,6 +364,9 @@ class EmbeddedRenderer(Renderer):
         return self.fbo
 
     def close(self) -> None:
+        if getattr(self, "scenery_renderer", None) is not None:
+            self.scenery_renderer.close()
+            self.scenery_renderer = None
         if getattr(self, "skinned", None) is not None:
             self.skinned.close()
             self.skinned = None
@@ -398,10 +417,13 @@ class EmbeddedRenderer(Renderer):
         uniform("u_sky_horizon", lt.sky_horizon)
         uniform("u_textures", 0)
 
-        static = _static_records(scene)
+        scenery = self.scenery_renderer
+        static = _static_records(scene, with_ground=scenery is None)  # asset scenery: terrain and mesh props
+        names = ("u_sun_dir", "u_sun_color", "u_ambient", "u_ambient_tint")
+        if scenery is not None:
+            scenery.begin_clip(scene, {k: p[k].value for k in names}, p["u_proj"].read())
         skinned = set()
         if self.skinned is not None:
-            names = ("u_sun_dir", "u_sun_color", "u_ambient", "u_ambient_tint")
             skinned = self.skinned.begin_clip(spec, {k: p[k].value for k in names}, p["u_proj"].read())
         drawn = [(self.bodies.primitive_body(t.name), t) for t in spec.subjects if t.instance_id not in skinned]
         posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in drawn]
@@ -441,6 +463,8 @@ class EmbeddedRenderer(Renderer):
                         self._draw(prim, data[prim], self.ids_program, IDS_LAYOUT)
             if skinned:
                 self.skinned.draw_frame(f, view)
+            if scenery is not None:
+                scenery.draw(view, shadows=shadows[:min(len(spec.subjects), MAX_SHADOWS)] if game is None else None)
             if game is not None:  # the same scene again, multisampled, colour only; resolved for readback
                 light = sun_light_matrix(sun_direction(scene), c2w).T.astype("f4").tobytes()
                 self.shadow_fbo.use()
@@ -452,6 +476,8 @@ class EmbeddedRenderer(Renderer):
                         self._draw(prim, casters, self.depth_program, DEPTH_LAYOUT)
                 if skinned:
                     self.skinned.draw_frame(f, light, proj=IDENTITY)
+                if scenery is not None:
+                    scenery.draw(light, proj=IDENTITY, casters=True)
                 game["u_light"].write(light)
                 game["u_num_shadows"].value = 0  # real shadows replace the dark discs
                 self.shadow_map.use(2)
@@ -462,6 +488,8 @@ class EmbeddedRenderer(Renderer):
                         self._draw(prim, data[prim], game)
                 if skinned:
                     self.skinned.draw_frame(f, view, light=light)
+                if scenery is not None:
+                    scenery.draw(view, light=light)
                 self.ctx.copy_framebuffer(self.resolved, self.msaa_fbo)
                 fbo.use()
             yield self._read(width, height)
@@ -502,9 +530,17 @@ class EmbeddedRenderer(Renderer):
         return Frame(np.ascontiguousarray(rgb), np.ascontiguousarray(ids), depth)
 
 
-def _static_records(scene) -> dict[str, np.ndarray]:
+def _static_records(scene, with_ground: bool = True) -> dict[str, np.ndarray]:
+    """Instance records of the scene's primitives; mesh props (props_style=asset) are drawn elsewhere, and so is
+    the ground when `with_ground` is false (the terrain)."""
+    from hmworld.assets.scenery import MeshProp
+
     by_prim: dict[str, list] = {prim: [] for prim in PRIMITIVES}
+    if any(isinstance(p, MeshProp) for p in scene.props):
+        scene = dataclasses.replace(scene, props=tuple(p for p in scene.props if not isinstance(p, MeshProp)))
     for inst in scene_instances(scene):
+        if inst.ground and not with_ground:
+            continue
         rec = np.zeros(1, INSTANCE_DTYPE)
         rec["model"] = inst.model.T.reshape(16)
         rec["color"] = inst.material.color
