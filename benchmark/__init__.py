@@ -5,23 +5,22 @@
 See benchmark/README.md. Heavy libraries load only when a metric needs them: psnr/ssim scoring runs on the
 base installation.
 """
-from .errors import BenchmarkError
-from .submission import (SCHEMA, SUBMISSION_FORMAT_VERSION, SUBMISSION_YAML, SubmissionError, SubmissionInfo,
-                         read_submission_info, video_name, write_submission_info)
-from .archive import ArchiveLimits, open_submission, unpack_archive
-from .validate import Problem, ValidationReport, validate_submission
-from .store import ResultsStore
-from .scoring import METRIC_GROUPS, ScoreReport, convention_key, plan_metrics, score_submission
-from .merge import MergeReport, merge_stores
-from .leaderboard import CSV_COLUMNS, build_groups, build_leaderboard, summarize_submission
-from .reported import REPORTED
-from .baselines import PREDICTORS, predict_baseline
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "BenchmarkError", "SCHEMA", "SUBMISSION_FORMAT_VERSION", "SUBMISSION_YAML", "SubmissionError", "SubmissionInfo",
-    "read_submission_info", "video_name", "write_submission_info", "ArchiveLimits", "open_submission",
-    "unpack_archive", "Problem", "ValidationReport", "validate_submission", "ResultsStore", "METRIC_GROUPS",
-    "ScoreReport", "convention_key", "plan_metrics", "score_submission", "MergeReport", "merge_stores",
-    "CSV_COLUMNS", "build_groups", "build_leaderboard", "summarize_submission", "REPORTED", "PREDICTORS",
-    "predict_baseline",
-]
+from hmworld.lazy import lazy_exports
+
+# Written once here for editors and type checkers; at run time each name is imported on first use.
+if TYPE_CHECKING:
+    from .errors import BenchmarkError
+    from .submission import (SCHEMA, SUBMISSION_FORMAT_VERSION, SUBMISSION_YAML, SubmissionError, SubmissionInfo,
+                             read_submission_info, video_name, write_submission_info)
+    from .archive import ArchiveLimits, open_submission, unpack_archive
+    from .validate import Problem, ValidationReport, validate_submission
+    from .store import ResultsStore
+    from .scoring import METRIC_GROUPS, ScoreReport, convention_key, plan_metrics, score_submission
+    from .merge import MergeReport, merge_stores
+    from .leaderboard import CSV_COLUMNS, build_groups, build_leaderboard, summarize_submission
+    from .reported import REPORTED
+    from .baselines import PREDICTORS, predict_baseline
+
+__getattr__, __dir__, __all__ = lazy_exports(globals())

@@ -43,6 +43,8 @@ def merge_stores(inputs: Sequence[str | Path], results: str | Path) -> MergeRepo
     problems += [f"{p}: is the target itself" for p in inputs
                  if p.is_file() and results.exists() and os.path.samefile(p, results)]
     if problems:
+        if len(problems) == 1:  # one fault: one line
+            raise BenchmarkError(f"cannot merge: {problems[0]}")
         raise BenchmarkError("cannot merge:\n" + "\n".join(f"  - {p}" for p in problems))
     for p in inputs:       # opening checks each is a store of this schema version (clear error otherwise)
         ResultsStore(p, create=False).close()

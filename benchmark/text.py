@@ -16,11 +16,9 @@ shown or written:
 """
 from __future__ import annotations
 
-import contextlib
 import re
-import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 # CSI / OSC / DCS / single-character escape sequences (ECMA-48), both 7-bit and 8-bit introducers.
 _ESCAPES = re.compile(
@@ -84,20 +82,4 @@ def contained(root: Path, path: Path) -> bool:
     return real == base or base in real.parents
 
 
-@contextlib.contextmanager
-def cli_errors() -> Iterator[None]:
-    """The benchmark commands' error printer: one clear message (every line made plain, rich markup escaped),
-    no traceback, exit status 2."""
-    from hmworld.errors import HMWorldError
-
-    try:
-        yield
-    except HMWorldError as exc:
-        from hmworld.cli.ui import err_console
-
-        lines = [terminal(line) for line in str(exc).splitlines()] or [""]
-        err_console.print("[bold red]error:[/] " + "\n".join(lines), highlight=False, soft_wrap=True)
-        sys.exit(2)
-
-
-__all__ = ["plain", "terminal", "csv_cell", "md_cell", "name_part", "contained", "has_controls", "cli_errors"]
+__all__ = ["plain", "terminal", "csv_cell", "md_cell", "name_part", "contained", "has_controls"]

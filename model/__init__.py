@@ -7,37 +7,24 @@ Public surface:
     camera_input / relative_camera_vectors / load_released_camera_json   camera conditioning
     load_hydra_checkpoint / load_wan_weights   checkpoint mapping
 """
-from .attention_processor import RETRIEVAL_MODES, HyDRAAttentionContext, HyDRAAttnProcessor
-from .camera import camera_input, load_released_camera_json, relative_camera_vectors
-from .checkpoint import (
-    WAN21_T2V_1_3B_CONFIG,
-    CheckpointMismatchError,
-    hydra_to_diffusers,
-    load_hydra_checkpoint,
-    load_wan_weights,
-    wan_to_diffusers,
-)
-from .retrieval import dynamic_retrieval_attention, select_memory_frames
-from .tokenizer import MemoryTokenizer
-from .transformer_hydra import HyDRATransformer3DModel, HyDRATransformerBlock, HyDRATransformerOutput
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "RETRIEVAL_MODES",
-    "WAN21_T2V_1_3B_CONFIG",
-    "CheckpointMismatchError",
-    "HyDRAAttentionContext",
-    "HyDRAAttnProcessor",
-    "HyDRATransformer3DModel",
-    "HyDRATransformerBlock",
-    "HyDRATransformerOutput",
-    "MemoryTokenizer",
-    "camera_input",
-    "dynamic_retrieval_attention",
-    "hydra_to_diffusers",
-    "load_hydra_checkpoint",
-    "load_released_camera_json",
-    "load_wan_weights",
-    "relative_camera_vectors",
-    "select_memory_frames",
-    "wan_to_diffusers",
-]
+from hmworld.lazy import lazy_exports
+
+# Written once here for editors and type checkers; at run time each name is imported on first use.
+if TYPE_CHECKING:
+    from .attention_processor import RETRIEVAL_MODES, HyDRAAttentionContext, HyDRAAttnProcessor
+    from .camera import camera_input, load_released_camera_json, relative_camera_vectors
+    from .checkpoint import (
+        WAN21_T2V_1_3B_CONFIG,
+        CheckpointMismatchError,
+        hydra_to_diffusers,
+        load_hydra_checkpoint,
+        load_wan_weights,
+        wan_to_diffusers,
+    )
+    from .retrieval import dynamic_retrieval_attention, select_memory_frames
+    from .tokenizer import MemoryTokenizer
+    from .transformer_hydra import HyDRATransformer3DModel, HyDRATransformerBlock, HyDRATransformerOutput
+
+__getattr__, __dir__, __all__ = lazy_exports(globals())

@@ -1,11 +1,10 @@
 """`hmworld cache split=DIR model=...`: VAE latents and caption embeddings per clip, resumably (see `--help`)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import console, started_progress, user_errors
+from hmworld.cli.ui import command, console, started_progress, user_errors
 
 
 class CacheProgress:
@@ -43,12 +42,15 @@ def resolve_device(name: str) -> str:
 
 def cache(cfg: DictConfig) -> None:
     from hmworld.errors import ConfigError
-    from hmworld.model.cache import LatentCache
+    from hmworld.split import Split
 
     with user_errors():
         if OmegaConf.is_missing(cfg, "split"):
             raise ConfigError("split=DIR is required: the split folder to encode")
-        lc = LatentCache(cfg.split, cfg.model, cfg.cache_dir)
+        split = Split(cfg.split)  # a wrong folder is named before torch and the model code load (seconds)
+        from hmworld.model.cache import LatentCache
+
+        lc = LatentCache(split, cfg.model, cfg.cache_dir)
         report = lc.build(device=resolve_device(cfg.device), text_batch=cfg.text_batch, limit=cfg.limit,
                           progress=lambda nl, nt: CacheProgress(nl, nt, enabled=bool(cfg.progress)))
     g = lc.geometry
@@ -74,4 +76,4 @@ def cache(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="cache")(cache)
+main = command("cache", cache)

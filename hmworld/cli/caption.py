@@ -1,11 +1,10 @@
 """`hmworld caption split=DIR captioner=...`: re-caption an existing split in place, resumably (see `--help`)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import console, started_progress, user_errors
+from hmworld.cli.ui import command, console, started_progress, user_errors
 
 
 class CaptionProgress:
@@ -55,4 +54,4 @@ def caption(cfg: DictConfig) -> None:
 
 
 # The undecorated task function stays importable by name, so multirun launchers pickle it by reference.
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="caption")(caption)
+main = command("caption", caption)

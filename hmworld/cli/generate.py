@@ -1,12 +1,11 @@
 """`hmworld generate checkpoint=FILE split=DIR out=DIR` (or `video=... camera=...`): predict target frames."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
 from hmworld.cli.cache import resolve_device
-from hmworld.cli.ui import console, started_progress, user_errors
+from hmworld.cli.ui import command, console, started_progress, user_errors
 
 
 class GenerateProgress:
@@ -27,8 +26,10 @@ class GenerateProgress:
 
 
 def generate(cfg: DictConfig) -> None:
+    from pathlib import Path
+
     from hmworld.errors import ConfigError
-    from hmworld.model.generate import Generator, generate_clip, generate_split
+    from hmworld.split import Split
 
     with user_errors():
         for key in ("checkpoint", "out"):
@@ -41,6 +42,13 @@ def generate(cfg: DictConfig) -> None:
             raise ConfigError("the single-clip form needs both video=CONTEXT.mp4 and camera=CAMERA.json")
         if not single and cfg.get("split") is None:
             raise ConfigError("split=DIR is required (or video=... camera=... for one clip)")
+        # named before torch and the model code load (seconds): a missing checkpoint, a wrong split folder
+        if not Path(cfg.checkpoint).is_file():
+            raise ConfigError(f"checkpoint={cfg.checkpoint}: checkpoint not found")
+        if not single:
+            Split(cfg.split)
+        from hmworld.model.generate import Generator, generate_clip, generate_split
+
         try:
             gen = Generator(cfg.checkpoint, cfg.get("model"), device=resolve_device(cfg.device))
         except FileNotFoundError as exc:
@@ -65,4 +73,4 @@ def generate(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="generate")(generate)
+main = command("generate", generate)

@@ -1,11 +1,10 @@
 """`hmworld import-hmworld src=DIR out=DIR`: the official HM-World release -> a split (see `--help`)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import console, started_progress, user_errors
+from hmworld.cli.ui import command, console, started_progress, user_errors
 
 
 class _Bar:
@@ -51,5 +50,4 @@ def import_hmworld(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs",
-                  config_name="import_hmworld")(import_hmworld)
+main = command("import_hmworld", import_hmworld)

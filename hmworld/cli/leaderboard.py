@@ -1,13 +1,11 @@
 """`hmworld leaderboard results=FILE.sqlite out=DIR`: leaderboard.csv, leaderboard.md, reported.csv, index.html."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.benchmark.text import cli_errors
 from hmworld.benchmark.text import terminal as T
-from hmworld.cli.ui import console
+from hmworld.cli.ui import command, console, user_errors
 
 
 def leaderboard(cfg: DictConfig) -> None:
@@ -16,7 +14,7 @@ def leaderboard(cfg: DictConfig) -> None:
     from hmworld.benchmark.page import BOARD_COLUMNS
     from hmworld.metrics.registry import COLUMN
 
-    with cli_errors():
+    with user_errors():
         for k in ("results", "out"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld leaderboard results=FILE.sqlite out=DIR)")
@@ -42,4 +40,4 @@ def leaderboard(cfg: DictConfig) -> None:
     console.print(f"leaderboard page: [bold]{T(page)}[/] (open {T(page.as_uri())})", soft_wrap=True, highlight=False)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="leaderboard")(leaderboard)
+main = command("leaderboard", leaderboard)

@@ -1,21 +1,19 @@
 """`hmworld predict-baseline name=repeat-last|mean-context split=DIR out=DIR`: a reference-predictor submission."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
 from hmworld.cli.score import bars
-from hmworld.benchmark.text import cli_errors
 from hmworld.benchmark.text import terminal as T
-from hmworld.cli.ui import console
+from hmworld.cli.ui import command, console, user_errors
 
 
 def predict_baseline(cfg: DictConfig) -> None:
     from hmworld.benchmark.baselines import predict_baseline as run
     from hmworld.benchmark.errors import BenchmarkError
 
-    with cli_errors():
+    with user_errors():
         for k in ("split", "out"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld predict-baseline name=repeat-last split=DIR out=DIR)")
@@ -28,5 +26,4 @@ def predict_baseline(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs",
-                  config_name="predict_baseline")(predict_baseline)
+main = command("predict_baseline", predict_baseline)

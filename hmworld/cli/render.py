@@ -1,11 +1,10 @@
 """`hmworld render out=DIR num_clips=N seed=S ...`: render a new HM-World split (see `--help`)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 from rich.table import Table
 
-from hmworld.cli.ui import ClipProgress, console, user_errors
+from hmworld.cli.ui import ClipProgress, command, console, user_errors
 from hmworld.render_job import RenderReport, run_render
 
 
@@ -64,4 +63,4 @@ def render(cfg: DictConfig) -> None:
 
 # The undecorated task function stays importable by name, so multirun launchers (joblib, submitit) pickle it
 # by reference instead of by value.
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="render")(render)
+main = command("render", render)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import command, console, user_errors
 
 
 def retrieval_view(cfg: DictConfig) -> None:
     from hmworld.errors import ConfigError
-    from hmworld.model.generate import read_retrieval, retrieval_dir
-    from hmworld.model.retrieval_view import write_views
     from hmworld.split import Split
 
     with user_errors():
@@ -23,6 +20,12 @@ def retrieval_view(cfg: DictConfig) -> None:
                 raise ConfigError(f"{key}= is required (run: the folder `hmworld generate ... save_retrieval=true` "
                                   "wrote; out: where the PNGs and index.html go)")
         run = Path(cfg.run)
+        if not run.is_dir():  # named before torch and the model code load (seconds)
+            raise ConfigError(f"run={run}: not a folder (the submission folder `hmworld generate ... "
+                              "save_retrieval=true` wrote)")
+        from hmworld.model.generate import read_retrieval, retrieval_dir
+        from hmworld.model.retrieval_view import write_views
+
         logs_dir = retrieval_dir(run)
         if not logs_dir.is_dir():
             raise ConfigError(f"run={run}: no retrieval logs ({logs_dir} does not exist); generate with "
@@ -51,5 +54,4 @@ def retrieval_view(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs",
-                  config_name="retrieval_view")(retrieval_view)
+main = command("retrieval_view", retrieval_view)

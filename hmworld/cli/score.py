@@ -2,13 +2,11 @@
 results store, resumably (see `--help` and benchmark/README.md)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.benchmark.text import cli_errors
 from hmworld.benchmark.text import terminal as T
-from hmworld.cli.ui import console, started_progress
+from hmworld.cli.ui import command, console, started_progress, user_errors
 
 
 class Bar:
@@ -68,7 +66,7 @@ def score(cfg: DictConfig) -> None:
     from hmworld.benchmark.errors import BenchmarkError
     from hmworld.benchmark.scoring import score_submission
 
-    with cli_errors():
+    with user_errors():
         for k in ("submission", "split", "results"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld score submission=DIR split=DIR results=FILE.sqlite)")
@@ -82,4 +80,4 @@ def score(cfg: DictConfig) -> None:
 
 
 # The undecorated task function stays importable by name, so multirun launchers pickle it by reference.
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="score")(score)
+main = command("score", score)

@@ -1,20 +1,18 @@
 """`hmworld score-merge inputs=[a.sqlite,b.sqlite] results=FILE.sqlite`: join results stores (shards) into one."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.benchmark.text import cli_errors
 from hmworld.benchmark.text import terminal as T
-from hmworld.cli.ui import console
+from hmworld.cli.ui import command, console, user_errors
 
 
 def score_merge(cfg: DictConfig) -> None:
     from hmworld.benchmark.errors import BenchmarkError
     from hmworld.benchmark.merge import merge_stores
 
-    with cli_errors():
+    with user_errors():
         if OmegaConf.is_missing(cfg, "results") or OmegaConf.is_missing(cfg, "inputs"):
             raise BenchmarkError("inputs=[...] and results= are required (hmworld score-merge inputs=[a.sqlite,b.sqlite] "
                                  "results=merged.sqlite)")
@@ -30,4 +28,4 @@ def score_merge(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="score_merge")(score_merge)
+main = command("score_merge", score_merge)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from hmworld.cli.ui import console, err_console, started_progress, user_errors
+from hmworld.cli.ui import command, console, err_console, started_progress, user_errors
 
 
 class _Bar:
@@ -121,4 +120,4 @@ def stats(cfg: DictConfig) -> None:
             sys.exit(1)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="stats")(stats)
+main = command("stats", stats)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
-
+from hmworld.cli.ui import command, console, user_errors
 
 
 def presets() -> list[str]:
@@ -38,22 +36,22 @@ def study(cfg: DictConfig) -> None:
     console.print(f"report: {report.report_md} and {report.report_html}", highlight=False)
 
 
-_main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="study")(study)
+_main = command("study", study)
 
 
 def main():
     """`preset=NAME` is the study_preset group's choice (checked here, so an unknown one is a one-line error)."""
-    from hmworld.cli.ui import err_console
+    from hmworld.errors import ConfigError
 
     args = []
-    for a in sys.argv[1:]:
-        if a.startswith("preset="):
-            name = a.split("=", 1)[1]
-            if name not in presets():
-                err_console.print(f"error: preset={name!r}: unknown; choose one of {presets()} "
-                                  "(render_configs/study_preset/)", highlight=False, markup=False)
-                sys.exit(2)
-            a = f"study_preset={name}"
-        args.append(a)
+    with user_errors():
+        for a in sys.argv[1:]:
+            if a.startswith("preset="):
+                name = a.split("=", 1)[1]
+                if name not in presets():
+                    raise ConfigError(f"preset={name!r}: unknown; choose one of {presets()} "
+                                      "(render_configs/study_preset/)")
+                a = f"study_preset={name}"
+            args.append(a)
     sys.argv = [sys.argv[0], *args]
     return _main()

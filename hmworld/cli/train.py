@@ -11,11 +11,10 @@ import socket
 import subprocess
 import sys
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import command, console, user_errors
 
 _EXTERNAL = ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS")
 
@@ -81,6 +80,9 @@ def train(cfg: DictConfig) -> None:
         for key in ("split", "out"):
             if OmegaConf.is_missing(cfg, key):
                 raise ConfigError(f"{key}= is required (split: the split folder; out: the run folder)")
+        from hmworld.split import Split
+
+        Split(cfg.split)  # a wrong folder is named before torch and lightning load (seconds)
         from hmworld.model.training import run_training
 
         children = launch_local_processes(cfg)
@@ -115,4 +117,4 @@ def train(cfg: DictConfig) -> None:
     console.print(t)
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="train")(train)
+main = command("train", train)

@@ -1,17 +1,20 @@
 """`hmworld ucv-sim port=P`: run the UnrealCV protocol simulator until interrupted (see `--help`)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hmworld.cli.ui import console, user_errors
+from hmworld.cli.ui import command, console, user_errors
 
 
 def ucv_sim(cfg: DictConfig) -> None:
     from hmworld.catalog import load_catalog
     from hmworld.render.unrealcv_sim import Faults, UnrealCVSimulator
 
+    from hmworld.errors import ConfigError
+
     with user_errors():
+        if not 0 <= int(cfg.port) <= 65535:
+            raise ConfigError(f"port={cfg.port}: must be 0 (any free port) to 65535")
         catalog = load_catalog(list(cfg.catalog_dirs))
         faults = Faults(**OmegaConf.to_container(cfg.faults, resolve=True))
         log = (lambda msg: console.print(f"[dim]ucv-sim:[/] {msg}", highlight=False)) if cfg.verbose else None
@@ -28,4 +31,4 @@ def ucv_sim(cfg: DictConfig) -> None:
 
 
 # The undecorated task function stays importable by name (as in hmworld.cli.render).
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="ucv_sim")(ucv_sim)
+main = command("ucv_sim", ucv_sim)

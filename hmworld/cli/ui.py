@@ -1,10 +1,10 @@
-"""Terminal output shared by commands: rich progress bars and end-of-run summaries."""
+"""What every command shares: its Hydra entry point (`command`), the error printers, rich progress bars."""
 from __future__ import annotations
 
 import os
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rich.console import Console
 from rich.text import Text
@@ -12,6 +12,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from hmworld.errors import HMWorldError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -50,13 +53,19 @@ class ClipProgress:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Print toolkit errors as one clear line (no traceback) and exit with status 2."""
+    """Print toolkit errors (HMWorldError) without a traceback and exit with status 2: `error: <message>` on one
+    line; a message that lists problems (one per line, as scoring's and merging's do) keeps its lines.
+
+    The text is shown as plain text, never markup (messages quote settings like "[min, max]"), and every line
+    is made plain first: messages quote submissions, stores and files written by strangers (hmworld.benchmark.text)."""
     try:
         yield
     except HMWorldError as exc:
-        # the message is plain text (it quotes settings like "[min, max]" and values from files): never markup
-        err_console.print(Text.assemble(("error: ", "bold red"), " ".join(str(exc).split())), highlight=False,
-                          soft_wrap=True)
+        from hmworld.benchmark.text import plain
+
+        first, *rest = str(exc).strip().splitlines() or [""]
+        lines = [" ".join(plain(first).split()), *(plain(line).rstrip() for line in rest)]
+        err_console.print(Text.assemble(("error: ", "bold red"), "\n".join(lines)), highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
@@ -91,3 +100,23 @@ def config_errors() -> Iterator[None]:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = old
+
+
+def command(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+    """The `main()` of a Hydra command: `main = command("render", render)` in hmworld/cli/render.py.
+
+    One place for what every command shares: its config (render_configs/<config_name>.yaml, a preset of its typed
+    schema), Hydra's version pinning, and the error printers: config_errors (a bad override is one line, exit status
+    2) and user_errors (a multirun job's error, raised again by Hydra once the launcher has collected the jobs, is
+    printed as in a single run). `task` itself is handed to Hydra undecorated, so it stays importable by name and
+    multirun launchers (joblib, submitit) pickle it by reference."""
+    import hydra
+
+    hydra_main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs",
+                            config_name=config_name)(task)
+
+    def main() -> Any:
+        with config_errors(), user_errors():
+            return hydra_main()
+
+    return main

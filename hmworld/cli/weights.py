@@ -2,10 +2,9 @@
 something is missing). The logic is the metrics package's (`hmworld.metrics.weights_cli`)."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from hmworld.benchmark.text import cli_errors as user_errors
+from hmworld.cli.ui import command, user_errors
 
 
 def weights(cfg: DictConfig) -> int:
@@ -24,4 +23,4 @@ def weights(cfg: DictConfig) -> int:
     return 0
 
 
-main = hydra.main(version_base="1.3", config_path="pkg://hmworld.render_configs", config_name="weights")(weights)
+main = command("weights", weights)
