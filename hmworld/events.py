@@ -25,8 +25,7 @@ import numpy as np
 from hmworld.body import footprint_half_axes
 from hmworld.catalog import SceneSpec, SubjectSpec
 from hmworld.clipspec import ClipSpec
-
-EVENTS_VERSION = 2
+from hmworld.split.schema import EventsFile, ExitEntry, SubjectEvents
 
 # Why a candidate has no event; shared by the pre-filter ("prefilter:<reason>") and the masks ("masks:<reason>").
 # Per subject the codes grow with how far it got, so a clip reports its most promising subject's reason.
@@ -77,24 +76,18 @@ def min_visible_pixels(width: int, height: int, fraction: float, floor: int) -> 
 
 @dataclass
 class ClipEvents:
-    """events.json content for one clip."""
+    """What the masks say about one rendered clip: its events.json record and why it is kept or not."""
 
-    rules: EventRules | None  # None for imported clips (no masks)
-    context_frames: int
-    target_frames: int
-    subjects: list[dict]  # {"instance_id", "visible_intervals", "events": [{"exit_frame", "entry_frame"}]}
+    file: EventsFile
     reason: int = 0  # 0: kept; else a REASONS code
 
     @property
-    def has_event(self) -> bool:
-        return self.reason == 0 and any(s["events"] for s in self.subjects)
+    def subjects(self) -> list[SubjectEvents]:
+        return self.file.subjects
 
-    def to_dict(self) -> dict:
-        return {"version": EVENTS_VERSION,
-                "min_visible_pixels": self.rules.min_visible_pixels if self.rules else None,
-                "rules": self.rules.to_dict() if self.rules else None,
-                "context_frames": self.context_frames, "target_frames": self.target_frames,
-                "subjects": self.subjects}
+    @property
+    def has_event(self) -> bool:
+        return self.reason == 0 and any(s.events for s in self.subjects)
 
 
 def find_events(visible: np.ndarray, height: np.ndarray, context_frames: int, rules: EventRules,
@@ -134,9 +127,11 @@ def events_from_visibility(visible: np.ndarray, height: np.ndarray, instance_ids
     exit_, entry, reason, clip_reason = find_events(visible.T, height.T, context_frames, rules)
     subjects = []
     for j, iid in enumerate(instance_ids):
-        ev = [{"exit_frame": int(exit_[j]), "entry_frame": int(entry[j])}] if reason[j] == 0 else []
-        subjects.append({"instance_id": int(iid), "visible_intervals": visible_intervals(visible[:, j]), "events": ev})
-    return ClipEvents(rules, context_frames, visible.shape[0] - context_frames, subjects, int(clip_reason))
+        ev = [ExitEntry(int(exit_[j]), int(entry[j]))] if reason[j] == 0 else []
+        subjects.append(SubjectEvents(int(iid), visible_intervals(visible[:, j]), ev))
+    file = EventsFile(context_frames, visible.shape[0] - context_frames, subjects,
+                      min_visible_pixels=rules.min_visible_pixels, rules=rules.to_dict())
+    return ClipEvents(file, int(clip_reason))
 
 
 def pixel_counts(instances: np.ndarray, instance_ids: list[int]) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from hmworld import __version__
-from hmworld.annotations import camera_json, mask_boxes, subject_boxes, subjects_json
+from hmworld.annotations import camera_file, mask_boxes, subject_boxes, subjects_file
 from hmworld.assets.scenery import scenery_catalog_from_config, scenery_provenance
 from hmworld.body import BodyModel, PrimitiveBodies, body_model_from_config
 from hmworld.captioners import Captioner, build_captioner
@@ -214,9 +214,10 @@ class ClipRenderer:
     def _write_annotations(self, tmp: Path, spec: ClipSpec, instances, counts, visible, events, depth,
                            rejections) -> ClipRecord:
         full = subject_boxes(spec, self.catalog, self.bodies)
-        write_json(tmp / CLIP_FILES["camera_path"], camera_json(spec))
-        write_json(tmp / CLIP_FILES["subjects_path"], subjects_json(spec, self.catalog, full, visible, counts))
-        write_json(tmp / CLIP_FILES["events_path"], events.to_dict())
+        write_json(tmp / CLIP_FILES["camera_path"], camera_file(spec).to_json())
+        subjects = subjects_file(spec, self.catalog, full, visible, counts)
+        write_json(tmp / CLIP_FILES["subjects_path"], subjects.to_json())
+        write_json(tmp / CLIP_FILES["events_path"], events.file.to_json())
         write_json(tmp / CLIP_FILES["clipspec_path"], spec.to_dict())
         np.savez_compressed(tmp / CLIP_FILES["instances_path"], instances=instances)
         if depth is not None:
@@ -224,7 +225,7 @@ class ClipRenderer:
         # The caption names only subjects the masks show (events.subjects) and describes motion from the poses.
         caption = self.captioner.caption([caption_request(spec, self.catalog, events.subjects,
                                                           tmp / CLIP_FILES["video_path"])])[0]
-        flat_events = [{"instance_id": s["instance_id"], **e} for s in events.subjects for e in s["events"]]
+        flat_events = [{"instance_id": iid, **e.to_json()} for iid, e in events.file.events()]
         v = spec.video
         return ClipRecord(
             clip_id=spec.clip_id, scene=spec.scene, partition=spec.partition,
