@@ -15,7 +15,37 @@ before it parses its arguments.
 """
 from __future__ import annotations
 
+from typing import Any
+
 _registered = False
+
+
+def typed(schema: type, cfg: Any):
+    """`cfg` (a composed config, or a partial dict/DictConfig a caller built) merged over `schema`'s defaults: a
+    typed DictConfig whose fields are all present; an unknown key or a wrong type is a ConfigError naming it."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from hmworld.errors import ConfigError
+
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), cfg if cfg is not None else {})
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{schema.__name__}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def open_free_dicts(cfg) -> None:
+    """Let a merge add keys to the free-form Dict[str, Any] fields (e.g. `trainer`, `renderer.runtime`), as
+    `+key=value` can on the command line, while the dataclass sections stay closed to unknown keys."""
+    from omegaconf import DictConfig, OmegaConf
+
+    for key in list(cfg.keys()) if isinstance(cfg, DictConfig) else []:
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+            if OmegaConf.get_type(node) is dict:
+                OmegaConf.set_struct(node, False)
+            else:
+                open_free_dicts(node)
 
 
 def register() -> None:

@@ -2,7 +2,7 @@
 (benchmark/README.md). `ScoreConfig` is also the argument of hmworld.benchmark.scoring.score_submission."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, List, Optional
 
 from omegaconf import MISSING

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 
 @dataclass
@@ -88,7 +88,7 @@ class SamplerConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = MISSING  # recorded in submissions (submission.yaml `model`)
+    name: str = "hydra"  # recorded in submissions (submission.yaml `model`)
     root: Optional[str] = None  # wan_1_3b: the Wan2.1 Diffusers folder or repo id the parts point into
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
@@ -103,10 +103,16 @@ def as_model_config(cfg: Any) -> ModelConfig:
     take their defaults; an unknown key is an error naming it)."""
     if isinstance(cfg, ModelConfig):
         return cfg
-    if isinstance(cfg, DictConfig):
-        cfg = OmegaConf.to_container(cfg, resolve=True)
-    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg or {})
-    return OmegaConf.to_object(merged)
+    from omegaconf.errors import OmegaConfBaseException
+
+    from hmworld.errors import ConfigError
+
+    try:
+        if isinstance(cfg, DictConfig):
+            cfg = OmegaConf.to_container(cfg, resolve=True)
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg or {}))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"model config: {str(exc).strip().splitlines()[0]}") from exc
 
 
 def model_dict(cfg: Any) -> dict:

@@ -28,8 +28,13 @@ class EmbeddedRendererConfig:
     name: str = "embedded"
     near: float = 0.1  # clip planes, metres
     far: float = 300.0
-    subjects_style: str = "asset"  # asset (skinned 0 A.D. models, needs the asset cache) | primitive (own geometry)
-    quality: str = "game"  # game (4x MSAA, analytic sky, sun shadows) | basic (one Lambert pass, ~3x faster)
+    # asset: skinned, animated, textured 0 A.D. models (CC-BY-SA 3.0 art from the asset cache, `hmworld assets`;
+    # subjects.json boxes, the pre-filter and the pan timing follow the meshes; split.json records the art's
+    # licence) | primitive: unions of boxes, spheres and cylinders (own geometry, no cache; quickest, for tests)
+    subjects_style: str = "asset"
+    # game: RGB drawn again 4x multisampled with an analytic daylight sky (Preetham et al. 1999) and sun shadows
+    # (ids and depth from the single-sample pass: masks are basic's) | basic: one Lambert pass (~3x faster)
+    quality: str = "game"
     # props: primitive (boxes, cones and cylinders on a procedural ground) | asset (0 A.D. terrain textures and tree,
     # bush, rock, crate, cart and column meshes; placement and occlusion follow the meshes' footprints; needs the
     # asset cache). hmworld/assets/scenery.py
@@ -238,9 +243,10 @@ class CaptionConfig:
 SCHEMAS = [
     (None, "render_schema", RenderConfig),
     (None, "caption_schema", CaptionConfig),
-    ("renderer", "schema_embedded", EmbeddedRendererConfig),
-    ("renderer", "schema_unrealcv", UnrealRendererConfig),
-    ("captioner", "schema_template", TemplateCaptionerConfig),
-    ("captioner", "schema_vlm", VLMCaptionerConfig),
-    ("captioner", "schema_minicpm", MiniCPMCaptionerConfig),
+    # group options' schemas live in their own group (schema/<group>), so they are not offered as options
+    ("schema/renderer", "embedded", EmbeddedRendererConfig),
+    ("schema/renderer", "unrealcv", UnrealRendererConfig),
+    ("schema/captioner", "template", TemplateCaptionerConfig),
+    ("schema/captioner", "vlm", VLMCaptionerConfig),
+    ("schema/captioner", "minicpm", MiniCPMCaptionerConfig),
 ]
