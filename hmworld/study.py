@@ -37,6 +37,7 @@ from typing import Callable, Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hmworld.devices import select_device
 from hmworld.errors import ConfigError
 from hmworld.fsutil import atomic_write_bytes, atomic_write_text
 
@@ -336,11 +337,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
     from hmworld.model.cache import LatentCache
     from hmworld.model.components import vae_kind
 
-    device = str(cfg.cache.get("device", "auto"))
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = select_device(cfg.cache.get("device"))
 
     def cache(which: str):
         mcfg = OmegaConf.to_container(model, resolve=True)
@@ -418,11 +415,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
                                          "save_retrieval=true"], cfg.generate,
                             extra={"model_name": f"{model.get('name', 'hydra')} {mode} seed {seed}",
                                    "progress": bool(cfg.progress)})
-        gdev = str(gcfg.get("device", "auto"))
-        if gdev == "auto":
-            import torch
-
-            gdev = "cuda" if torch.cuda.is_available() else "cpu"
+        gdev = select_device(gcfg.get("device"))
         r = generate_split(gcfg, Generator(ckpt, None, device=gdev), progress=prog.generate())
         return {"written": len(r.written), "already": len(r.skipped),
                 "seconds_per_clip": r.seconds / len(r.written) if r.written else None,
@@ -439,11 +432,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
 
     def floor(name: str):
         if name == "ceiling":
-            gdev = str(cfg.generate.get("device", "auto")) if cfg.generate else "auto"
-            if gdev == "auto":
-                import torch
-
-                gdev = "cuda" if torch.cuda.is_available() else "cpu"
+            gdev = select_device(cfg.generate.get("device") if cfg.generate else None)
             return write_ceiling(splits["test"], splits["train"], model, sub_dir(f"floor-{name}"), device=gdev,
                                  progress=prog.bars())
         r = predict_baseline(name, splits["test"], sub_dir(f"floor-{name}"), progress=prog.bars())

@@ -5,7 +5,9 @@ for one clip and returns the values with the conventions they follow and CONVENT
 Heavy libraries (torch, lpips, open_clip, timm, ultralytics) load only when a metric needs them.
 """
 from .conventions import CONVENTION_VERSION, CONVENTIONS, PSNR_CAP_DB, conventions_digest
-from .frames import MetricInputError, decode_video, select_device
+from hmworld.devices import select_device
+
+from .frames import MetricInputError, decode_video
 from .pixel import FrameMetric, PSNRResult, psnr, ssim
 from .perceptual import lpips
 from .consistency import ConsistencyResult, background_consistency, subject_consistency

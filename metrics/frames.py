@@ -48,15 +48,6 @@ def check_pair(pred: np.ndarray, target: np.ndarray, min_size: int = 1) -> None:
             f"frames of {pred.shape[2]}x{pred.shape[1]} are smaller than the {min_size}-pixel window")
 
 
-def select_device(device: Optional[str] = None) -> str:
-    """The device models run on: the one asked for, else cuda when present, else cpu."""
-    if device:
-        return str(device)
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 # The colour convention of every decode (prediction and ground truth alike), passed to swscale explicitly so
 # the pixels never depend on a PyAV/FFmpeg version's defaults: the YUV -> RGB matrix the stream declares
 # (H.273 matrix_coefficients: 1 BT.709, 5/6 BT.601, 7 SMPTE 240M, 9/10 BT.2020), BT.601 when it declares

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import weights as W
-from .frames import select_device
+from hmworld.devices import select_device
 
 DINO_NAME = "vit_base_patch16_224.dino"
 CLIP_NAME = "ViT-B-32-quickgelu"   # the OpenAI weights were trained with QuickGELU

@@ -15,7 +15,7 @@ import torch
 
 from hmworld.ue_axes import ue_c2w_to_opencv
 
-VAE_TEMPORAL_STRIDE = 4
+from .components import VAE_TEMPORAL_STRIDE
 
 
 def latent_frame_poses(c2w: np.ndarray, temporal_stride: int = VAE_TEMPORAL_STRIDE) -> np.ndarray:

@@ -28,10 +28,8 @@ from typing import Any, Iterator
 
 import torch
 
+from hmworld.devices import torch_dtype
 from hmworld.errors import ConfigError
-
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
 
 
 def to_plain(cfg: Any) -> Any:
@@ -47,11 +45,7 @@ def to_plain(cfg: Any) -> Any:
 
 
 def dtype_of(name: str | None, default: torch.dtype = torch.float32) -> torch.dtype:
-    if name is None:
-        return default
-    if name not in DTYPES:
-        raise ConfigError(f"unknown dtype {name!r}; use one of {sorted(DTYPES)}")
-    return DTYPES[name]
+    return default if name is None else torch_dtype(name)
 
 
 def digest(obj: Any, n: int = 16) -> str:

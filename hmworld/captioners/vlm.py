@@ -17,38 +17,18 @@ from typing import Any, Sequence
 from hmworld.captioners.base import CaptionRequest, Captioner
 from hmworld.captioners.prompt import build_prompt, chunks, clean_caption, load_frames
 from hmworld.captioners.weights import ModelSource, resolve_model
+from hmworld.devices import DTYPE_NAMES, load_triton_first, select_device, torch_dtype
 from hmworld.errors import HMWorldError
-
-DTYPES = ("bfloat16", "float16", "float32", "auto")
 
 
 class CaptionerError(HMWorldError):
     """A vision-language captioner could not load its model or caption a clip."""
 
 
-def preload_native_libraries() -> None:
-    """Import torch and, through torch._dynamo, triton, before any EGL context exists.
-
-    Triton links its own LLVM and the embedded renderer's Mesa llvmpipe links the system's: loading triton after
-    Mesa has initialised crashes the process (segfault inside triton's LLVM set-up, seen with triton 3.8 and
-    LLVM 15), while the other order works. transformers imports torch._dynamo lazily (on the first model or
-    generation import), and the render job captions after rendering, so the captioner pulls both in from its
-    constructor, which the render job calls before it builds the renderer.
-    """
-    import torch  # noqa: F401
-
-    try:
-        import torch._dynamo  # noqa: F401  (imports triton when installed)
-    except Exception:  # noqa: BLE001 - a torch without dynamo/triton has nothing to preload
-        pass
-
-
 def resolve_device(device: str | None) -> str:
     import torch
 
-    device = str(device or "auto")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = select_device(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise CaptionerError(f"captioner device={device} but torch sees no CUDA device; use device=cpu or auto")
     return device
@@ -57,12 +37,10 @@ def resolve_device(device: str | None) -> str:
 def resolve_dtype(dtype: str | None):
     """bf16 by default on CPU and GPU alike: 8B captioners do not fit 24 GiB in fp32, and bf16 matmuls run on
     current CPUs. 'auto' keeps the checkpoint's own dtype."""
-    import torch
-
     name = str(dtype or "bfloat16")
-    if name not in DTYPES:
-        raise CaptionerError(f"captioner dtype={name!r}; choose one of {list(DTYPES)}")
-    return "auto" if name == "auto" else getattr(torch, name)
+    if name != "auto" and name not in DTYPE_NAMES:
+        raise CaptionerError(f"captioner dtype={name!r}; choose one of {sorted(DTYPE_NAMES) + ['auto']}")
+    return "auto" if name == "auto" else torch_dtype(name)
 
 
 def dtype_kwarg(dtype) -> dict:
@@ -106,7 +84,7 @@ class TransformersCaptioner(Captioner):
                                  f"be >= 1 (got {num_frames}, {batch_size}, {max_new_tokens}, {num_beams})")
         resolve_dtype(dtype)  # validate now, not after a render has started
         self.source: ModelSource = resolve_model(str(model), self.kind, revision, allow_download)
-        preload_native_libraries()  # after the cheap checks, so a missing model is reported at once
+        load_triton_first()  # the render job may render after this: see hmworld.devices; after the cheap checks
         self.name = str(source_name) if source_name else f"{self.kind}:{self.source.model_id}"
         self.device_name, self.dtype_name = device, dtype
         self.num_frames, self.frame_max_side = int(num_frames), frame_max_side

@@ -32,14 +32,6 @@ class CacheProgress:
         self.progress.stop()
 
 
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def cache(cfg: DictConfig) -> None:
     from hmworld.errors import ConfigError
     from hmworld.split import Split
@@ -51,7 +43,9 @@ def cache(cfg: DictConfig) -> None:
         from hmworld.model.cache import LatentCache
 
         lc = LatentCache(split, cfg.model, cfg.cache_dir)
-        report = lc.build(device=resolve_device(cfg.device), text_batch=cfg.text_batch, limit=cfg.limit,
+        from hmworld.devices import select_device
+
+        report = lc.build(device=select_device(cfg.device), text_batch=cfg.text_batch, limit=cfg.limit,
                           progress=lambda nl, nt: CacheProgress(nl, nt, enabled=bool(cfg.progress)))
     g = lc.geometry
     t = Table(title=f"cache {report.root}", show_header=False, title_justify="left")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.cache import resolve_device
 from hmworld.cli.ui import command, console, started_progress, user_errors
 
 
@@ -47,10 +46,11 @@ def generate(cfg: DictConfig) -> None:
             raise ConfigError(f"checkpoint={cfg.checkpoint}: checkpoint not found")
         if not single:
             Split(cfg.split)
+        from hmworld.devices import select_device
         from hmworld.model.generate import Generator, generate_clip, generate_split
 
         try:
-            gen = Generator(cfg.checkpoint, cfg.get("model"), device=resolve_device(cfg.device))
+            gen = Generator(cfg.checkpoint, cfg.get("model"), device=select_device(cfg.device))
         except FileNotFoundError as exc:
             raise ConfigError(f"checkpoint={cfg.checkpoint}: {exc}") from exc
         run = generate_clip if single else generate_split

@@ -10,7 +10,6 @@ analytic sky; ids and depth keep coming from the first pass, so masks are the ba
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Iterator
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from hmworld.body import SUBJECT_STYLES, Body, body_model  # noqa: F401 (SUBJECT_STYLES: re-exported)
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
+from hmworld.devices import load_triton_first
 from hmworld.errors import ConfigError, HMWorldError
 from hmworld.geometry import gl_projection, gl_view
 from hmworld.primitives import unit_mesh
@@ -254,21 +254,11 @@ def sun_light_matrix(sun_dir: np.ndarray, c2w: np.ndarray) -> np.ndarray:
     return ortho @ view
 
 
-def _load_triton_first() -> None:
-    """Mesa's llvmpipe and triton (pulled in by torch) each bring their own LLVM; importing triton after an
-    llvmpipe context exists crashes the process (SIGSEGV). Loading triton first is safe, so when it is
-    installed we load it before the context (about 0.3 s), and any later torch/transformers import works."""
-    import importlib.util
-
-    if "triton" not in sys.modules and importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401
-
-
 def create_egl_context():
     """A headless OpenGL 3.3+ context through EGL; a clear error when EGL or Mesa is missing."""
     import moderngl
 
-    _load_triton_first()
+    load_triton_first()  # before the context: see hmworld.devices
     try:
         return moderngl.create_context(standalone=True, backend="egl", require=330)
     except Exception as exc:  # moderngl raises plain Exceptions for missing libraries
