@@ -26,7 +26,7 @@ python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # pip warns about every package missing from the machine's optional local indexes; those lines are noise.
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
-pip install --upgrade pip wheel "setuptools>=68,<81"
+pip install --upgrade pip wheel "setuptools>=77,<81"  # 77: pyproject.toml's SPDX licence string
 case "$mode" in
     run)  pip install -e ".[metrics]" ;;  # rendering, plus the metrics the demo scores with
     test)
