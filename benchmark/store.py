@@ -85,10 +85,6 @@ TABLE_KEYS = {
 STATUS_RANK = {"computed": 3, "weights missing": 2, "not installed": 1, "not requested": 0}
 
 
-class StoreError(Exception):
-    pass
-
-
 def check_store_file(path: Path) -> None:
     """Refuse, without writing to it, a file that is neither empty nor a results store of this schema.
 
@@ -396,7 +392,3 @@ class ResultsStore:
                                     f"split_fingerprint=? AND source IN ({marks}) ORDER BY source, clip_id, frame",
                                     (split_fingerprint, *sources)).fetchall())
 
-    def table_rows(self, table: str) -> list[tuple]:
-        """Every row of a result table in key order (tests and merge compare stores with it)."""
-        keys = ", ".join(TABLE_KEYS[table])
-        return self.db.execute(f"SELECT * FROM {table} ORDER BY {keys}").fetchall()

@@ -10,8 +10,6 @@ from typing import Optional, Union
 
 import numpy as np
 
-VideoLike = Union[np.ndarray, str, Path]
-
 
 class MetricInputError(ValueError):
     """The arrays handed to a metric do not meet its contract (dtype, shape, frame count)."""
@@ -100,13 +98,6 @@ def decode_video(path: Union[str, Path]) -> np.ndarray:
     if not frames:
         raise MetricInputError(f"{path}: no video frames decoded")
     return np.stack(frames)
-
-
-def as_video(video: VideoLike, name: str = "video") -> np.ndarray:
-    """An array is checked and returned as is; a path is decoded (once: the caller keeps the array)."""
-    if isinstance(video, (str, Path)):
-        video = decode_video(video)
-    return check_video(video, name)
 
 
 def to_float_tensor(frames: np.ndarray, device: str = "cpu"):

@@ -192,10 +192,6 @@ class MetricModels:
         if self.weights_dir is None:
             self.weights_dir = os.environ.get("HMWORLD_WEIGHTS_DIR") or None
 
-    @property
-    def resolved_device(self) -> str:
-        return self._device
-
     def get_lpips(self):
         if self.lpips is None:
             self.lpips = load_lpips(self.weights_dir, self._device, self.allow_download)

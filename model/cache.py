@@ -29,8 +29,9 @@ import torch
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import atomic_write_bytes
 from hmworld.split import Split
+from hmworld.split.format import one_line
 
-from .components import (build_text_encoder, build_vae, clean_caption, digest, text_identity, to_plain,
+from .components import (build_text_encoder, build_vae, digest, text_identity, to_plain,
                          vae_identity, vae_kind)
 from .dataset import clip_camera, geometry_for, resize_crop
 
@@ -157,7 +158,7 @@ class LatentCache:
                        "geometry": [g.context_frames, g.target_frames, g.height, g.width]})
 
     def text_key(self, clip) -> str:
-        return digest({"encoder": self.text_id, "caption": clean_caption(clip.caption)})
+        return digest({"encoder": self.text_id, "caption": one_line(clip.caption)})
 
     def latent_path(self, clip) -> Path:
         return self.clip_dir(clip) / f"latents-{self.vae_id}-{self.latent_key(clip)}.safetensors"
@@ -246,7 +247,7 @@ class LatentCache:
                     for clip, emb in zip(batch, embs):
                         report.stale_removed += self._write(
                             self.text_path(clip), {"text": emb.contiguous()},
-                            {"clip_id": clip.clip_id, "caption": clean_caption(clip.caption), "identity": self.text_ident})
+                            {"clip_id": clip.clip_id, "caption": one_line(clip.caption), "identity": self.text_ident})
                         report.text_encoded += 1
                     if bar:
                         bar.text(len(batch))

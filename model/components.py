@@ -30,6 +30,7 @@ import torch
 
 from hmworld.devices import torch_dtype
 from hmworld.errors import ConfigError
+from hmworld.split.format import one_line
 
 
 def to_plain(cfg: Any) -> Any:
@@ -246,10 +247,6 @@ def build_vae(model_cfg, device="cpu") -> LatentVAE:
 
 
 # ----------------------------------------------------------------------------------------------- text
-def clean_caption(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 class HashedTextEncoder:
     """Weightless, deterministic caption embedding for CPU smoke runs (no download, no tokenizer files).
 
@@ -276,7 +273,7 @@ class HashedTextEncoder:
     def encode(self, captions: list[str]) -> list[torch.Tensor]:
         out = []
         for text in captions:
-            words = re.findall(r"[a-z0-9]+", clean_caption(text).lower())[: self.max_length]
+            words = re.findall(r"[a-z0-9]+", one_line(text).lower())[: self.max_length]
             if not words:
                 out.append(torch.zeros(0, self.dim))
                 continue
@@ -299,7 +296,7 @@ class UMT5TextEncoder:
     @torch.no_grad()
     def encode(self, captions: list[str]) -> list[torch.Tensor]:
         device = next(self.encoder.parameters()).device
-        tok = self.tokenizer([clean_caption(c) for c in captions], padding="max_length", max_length=self.max_length,
+        tok = self.tokenizer([one_line(c) for c in captions], padding="max_length", max_length=self.max_length,
                              truncation=True, add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state

@@ -25,10 +25,11 @@ import torch.nn.functional as F
 
 from hmworld.errors import ConfigError, HMWorldError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
+from hmworld.split.format import one_line
 from hmworld.video import probe_video, read_video, write_video_atomic
 
 from .camera import load_released_camera_json, relative_camera_vectors
-from .components import FrameGeometry, build_text_encoder, build_vae, clean_caption, digest, vae_kind
+from .components import FrameGeometry, build_text_encoder, build_vae, digest, vae_kind
 from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
 from .sampling import euler_sample, guided, sampling_sigmas
 from .training import autoencoder_from_meta, load_trained_transformer
@@ -391,7 +392,7 @@ def generate_clip(cfg, gen: Generator, *, progress: Callable | None = None) -> G
     geom = FrameGeometry(len(ctx_c2w), len(tgt_c2w), h, w)
     ctx, tgt = relative_camera_vectors(ctx_c2w, tgt_c2w)
     camera = torch.from_numpy(np.concatenate([ctx, tgt]))
-    caption = clean_caption(cfg.get("caption") or "")
+    caption = one_line(cfg.get("caption") or "")
     text = gen.pad_text(gen.text_encoder().encode([caption])[0])
     sampler = resolve_sampler(cfg, gen)
     out = Path(cfg.out)

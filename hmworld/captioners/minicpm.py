@@ -130,7 +130,3 @@ class MiniCPMCaptioner(TransformersCaptioner):
         if len(answers) != len(prompts):
             raise CaptionerError(f"captioner minicpm: chat() returned {len(answers)} answers for {len(prompts)} clips")
         return [a if isinstance(a, str) else str(a) for a in answers]
-
-
-def make_minicpm(**options) -> MiniCPMCaptioner:
-    return MiniCPMCaptioner(**options)

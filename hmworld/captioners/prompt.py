@@ -14,6 +14,7 @@ import numpy as np
 from hmworld.captioners import phrases
 from hmworld.captioners.base import CaptionRequest
 from hmworld.errors import HMWorldError
+from hmworld.split.format import one_line
 
 # The HM-World release captions are one paragraph: the place, then every moving subject with its look and its
 # motion (including leaving the view and coming back), then the camera. The instruction asks for exactly that
@@ -118,9 +119,10 @@ def _shrink(image, max_side: int):
     return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
 
 
-def clean_caption(text: str) -> str:
-    """One line of text: models add line breaks, bullets and surrounding quotes the split format cannot hold."""
-    text = " ".join(text.replace("\t", " ").split())
+def clean_model_reply(text: str) -> str:
+    """A captioning model's reply as a caption: one line (models add line breaks the split format cannot hold)
+    without the quotes some models put around it."""
+    text = one_line(text)
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     return text

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hmworld.captioners.base import CaptionRequest, Captioner
-from hmworld.captioners.prompt import build_prompt, chunks, clean_caption, load_frames
+from hmworld.captioners.prompt import build_prompt, chunks, clean_model_reply, load_frames
 from hmworld.captioners.weights import ModelSource, resolve_model
 from hmworld.devices import DTYPE_NAMES, load_triton_first, select_device, torch_dtype
 from hmworld.errors import HMWorldError
@@ -110,7 +110,7 @@ class TransformersCaptioner(Captioner):
             prompts = [self.prompt_for(r, len(f)) for r, f in zip(batch, frames)]
             texts = self.generate(frames, prompts)
             for r, text in zip(batch, texts):
-                text = clean_caption(text)
+                text = clean_model_reply(text)
                 if not text:
                     raise CaptionerError(f"captioner {self.name} returned an empty caption for clip {r.clip_id}")
                 out.append(text)
@@ -213,7 +213,3 @@ class TransformersCaptioner(Captioner):
 
 class VLMCaptioner(TransformersCaptioner):
     kind = "vlm"
-
-
-def make_vlm(**options) -> VLMCaptioner:
-    return VLMCaptioner(**options)

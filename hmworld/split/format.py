@@ -102,7 +102,12 @@ def fingerprint(records: list[ClipRecord]) -> str:
     return h.hexdigest()
 
 
+def one_line(text: str) -> str:
+    """A caption as the split stores it and the text encoders read it: every run of white space (tabs and
+    newlines too) folded to one space, none at either end."""
+    return " ".join(str(text).split())
+
+
 def caption_line(rec: ClipRecord) -> str:
     """`relative/path.mp4<TAB>caption` as the original release; tabs and newlines folded to spaces."""
-    text = " ".join(rec.caption.replace("\t", " ").split())
-    return f"{rec.video_path}\t{text}"
+    return f"{rec.video_path}\t{one_line(rec.caption)}"

@@ -29,7 +29,7 @@ import numpy as np
 
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import read_json, sha256_file, write_json
-from hmworld.split.format import CLIP_FILES, ClipRecord
+from hmworld.split.format import CLIP_FILES, ClipRecord, one_line
 from hmworld.split.schema import (CameraFile, EventsFile, ExitEntry, SubjectEntry, SubjectEvents, SubjectFrame,
                                   SubjectsFile)
 from hmworld.split.writer import SplitWriter
@@ -231,7 +231,8 @@ def _side_files(video: Path) -> tuple[Path, Path | None, Path | None]:
     return cam, pick(check), pick(chars)
 
 
-def clip_id_for(rel: str, partition: str) -> str:
+def release_clip_id(rel: str, partition: str) -> str:
+    """Our clip id for a release video path (hmworld.compositor.clip_id_for names rendered clips)."""
     parts = list(Path(rel[: -len(".mp4")]).parts)
     if len(parts) > 1 and parts[-1] == parts[-2]:  # <clip>/<clip>.mp4: name the clip once
         parts.pop()
@@ -252,7 +253,7 @@ def import_release(src: str | Path, out: str | Path, *, partition: str = "releas
                 "padding": "frame0:=frame1, pad/cut to 150, 75/75, each half +first +last -> 77/77",
                 "instance_masks": False}
     writer = SplitWriter(out, identity, num_clips=len(entries)).open()
-    ids = [clip_id_for(rel, partition) for rel, _ in entries]
+    ids = [release_clip_id(rel, partition) for rel, _ in entries]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{src / 'captions.txt'}: two paths map to the same clip id")
     writer.remove_stale(ids)
@@ -338,7 +339,7 @@ def _import_clip(src: Path, rel: str, caption: str, clip_id: str, slot: int, par
         clip_id=clip_id, scene=scene, partition=partition, subjects=names, trajectories=["unknown"] * len(names),
         camera_trajectory="unknown", seed=0, slot=slot, attempt=0, width=int(w), height=int(h), fps=fps,
         context_frames=HALF, target_frames=HALF, events=events.manifest_events(),
-        caption=" ".join(caption.split()), caption_source="hm-world-release",
+        caption=one_line(caption), caption_source="hm-world-release",
         video_sha256=sha256_file(tmp / CLIP_FILES["video_path"]),
         extra={"imported_from": rel, "camera_json": cam_path.name, "instance_masks": False,
                "raw_frames": int(info.frames), "events_dropped": dropped})
