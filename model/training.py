@@ -16,7 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from hmworld.errors import ConfigError, HMWorldError
 
@@ -84,95 +86,84 @@ def check_signature(path, stored_cfg, model_cfg) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ module
-def _lightning():
-    import lightning as L
+class HyDRAFlowMatchingModule(L.LightningModule):
+    """The transformer plus the flow-matching objective; the hyper-parameters hold the whole config."""
 
-    return L
+    def __init__(self, model_cfg: dict, train_cfg: dict, optim_cfg: dict, schedule_cfg: dict, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_cfg, self.train_cfg, self.optim_cfg = model_cfg, train_cfg, optim_cfg
+        self.seed = int(seed)
+        self.transformer = build_transformer(model_cfg, seed=self.seed)
+        self.trainable_names = set_trainable(self.transformer, train_cfg.get("trainable", "all"))
+        if train_cfg.get("gradient_checkpointing"):
+            self.transformer.enable_gradient_checkpointing()
+        self.schedule = FlowMatchSchedule(**schedule_cfg)
+        self.caption_dropout = float(train_cfg.get("caption_dropout", 0.0))
+        # Frozen weights are reloaded from model.transformer.pretrained, so checkpoints need not carry them.
+        self.strict_loading = bool(train_cfg.get("save_frozen", True)) or self.trainable_names is None
+        self._t0 = None
+        self.autoencoder = None  # patch_pca: the fitted autoencoder, carried by every checkpoint
 
+    def step_generator(self) -> torch.Generator:
+        # Noise, timesteps and caption dropout of step s on rank r are a pure function of (seed, s, r), so a
+        # resumed run draws exactly what an uninterrupted one would have drawn.
+        key = int(digest([self.seed, int(self.global_step), int(self.global_rank)], 15), 16)
+        return torch.Generator().manual_seed(key)
 
-def make_module_class():
-    L = _lightning()
+    def flow_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        latents = batch["latents"]
+        nc = int(batch["num_context"])
+        x0 = latents[:, :, nc:]
+        b = latents.shape[0]
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+        idx = self.schedule.sample(b, generator)
+        noisy, target, t, w = self.schedule.training_pair(x0, noise, idx)
+        text = batch["text"]
+        if self.caption_dropout > 0:
+            keep = (torch.rand(b, generator=generator) >= self.caption_dropout).to(text.device, text.dtype)
+            text = text * keep.view(b, 1, 1)  # a dropped caption is the all-padding (zero) embedding
+        dtype = next(self.transformer.parameters()).dtype
+        x = torch.cat([latents[:, :, :nc], noisy], dim=2).to(dtype)
+        pred = self.transformer(x, t.to(dtype), text.to(dtype), camera=batch["camera"].to(dtype),
+                                num_context_frames=nc).sample
+        per_sample = (pred[:, :, nc:].float() - target.float()).square().mean(dim=(1, 2, 3, 4))
+        return (per_sample * w).mean(), per_sample.mean().detach(), t.float().mean()
 
-    class HyDRAFlowMatchingModule(L.LightningModule):
-        """The transformer plus the flow-matching objective; the hyper-parameters hold the whole config."""
+    def training_step(self, batch, batch_idx):
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+        loss, mse, t = self.flow_loss(batch, self.step_generator())
+        bs = batch["latents"].shape[0]
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
+        self.log("train_mse", mse, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
+        self.log("timestep", t, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
+        return loss
 
-        def __init__(self, model_cfg: dict, train_cfg: dict, optim_cfg: dict, schedule_cfg: dict, seed: int = 0):
-            super().__init__()
-            self.save_hyperparameters()
-            self.model_cfg, self.train_cfg, self.optim_cfg = model_cfg, train_cfg, optim_cfg
-            self.seed = int(seed)
-            self.transformer = build_transformer(model_cfg, seed=self.seed)
-            self.trainable_names = set_trainable(self.transformer, train_cfg.get("trainable", "all"))
-            if train_cfg.get("gradient_checkpointing"):
-                self.transformer.enable_gradient_checkpointing()
-            self.schedule = FlowMatchSchedule(**schedule_cfg)
-            self.caption_dropout = float(train_cfg.get("caption_dropout", 0.0))
-            # Frozen weights are reloaded from model.transformer.pretrained, so checkpoints need not carry them.
-            self.strict_loading = bool(train_cfg.get("save_frozen", True)) or self.trainable_names is None
-            self._t0 = None
-            self.autoencoder = None  # patch_pca: the fitted autoencoder, carried by every checkpoint
+    def configure_optimizers(self):
+        params = [p for p in self.transformer.parameters() if p.requires_grad]
+        o = self.optim_cfg
+        opt = torch.optim.AdamW(params, lr=float(o["lr"]), betas=tuple(o.get("betas", (0.9, 0.999))),
+                                weight_decay=float(o.get("weight_decay", 0.0)), eps=float(o.get("eps", 1e-8)))
+        warmup = int(o.get("warmup_steps", 0))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-        def step_generator(self) -> torch.Generator:
-            # Noise, timesteps and caption dropout of step s on rank r are a pure function of (seed, s, r), so a
-            # resumed run draws exactly what an uninterrupted one would have drawn.
-            key = int(digest([self.seed, int(self.global_step), int(self.global_rank)], 15), 16)
-            return torch.Generator().manual_seed(key)
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["hmworld"] = {"format": CHECKPOINT_FORMAT, "model_cfg": self.model_cfg,
+                                 "signature": model_signature(self.model_cfg),
+                                 "trainable": self.train_cfg.get("trainable", "all"),
+                                 "frozen_saved": self.strict_loading}
+        if self.autoencoder is not None:
+            checkpoint["hmworld"]["autoencoder"] = autoencoder_record(self.autoencoder)
+        if not self.strict_loading:
+            keep = {f"transformer.{n}" for n in self.trainable_names}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
 
-        def flow_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            latents = batch["latents"]
-            nc = int(batch["num_context"])
-            x0 = latents[:, :, nc:]
-            b = latents.shape[0]
-            noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-            idx = self.schedule.sample(b, generator)
-            noisy, target, t, w = self.schedule.training_pair(x0, noise, idx)
-            text = batch["text"]
-            if self.caption_dropout > 0:
-                keep = (torch.rand(b, generator=generator) >= self.caption_dropout).to(text.device, text.dtype)
-                text = text * keep.view(b, 1, 1)  # a dropped caption is the all-padding (zero) embedding
-            dtype = next(self.transformer.parameters()).dtype
-            x = torch.cat([latents[:, :, :nc], noisy], dim=2).to(dtype)
-            pred = self.transformer(x, t.to(dtype), text.to(dtype), camera=batch["camera"].to(dtype),
-                                    num_context_frames=nc).sample
-            per_sample = (pred[:, :, nc:].float() - target.float()).square().mean(dim=(1, 2, 3, 4))
-            return (per_sample * w).mean(), per_sample.mean().detach(), t.float().mean()
-
-        def training_step(self, batch, batch_idx):
-            if self._t0 is None:
-                self._t0 = time.perf_counter()
-            loss, mse, t = self.flow_loss(batch, self.step_generator())
-            bs = batch["latents"].shape[0]
-            self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
-            self.log("train_mse", mse, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
-            self.log("timestep", t, on_step=True, on_epoch=False, sync_dist=True, batch_size=bs)
-            return loss
-
-        def configure_optimizers(self):
-            params = [p for p in self.transformer.parameters() if p.requires_grad]
-            o = self.optim_cfg
-            opt = torch.optim.AdamW(params, lr=float(o["lr"]), betas=tuple(o.get("betas", (0.9, 0.999))),
-                                    weight_decay=float(o.get("weight_decay", 0.0)), eps=float(o.get("eps", 1e-8)))
-            warmup = int(o.get("warmup_steps", 0))
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-        def on_save_checkpoint(self, checkpoint: dict) -> None:
-            checkpoint["hmworld"] = {"format": CHECKPOINT_FORMAT, "model_cfg": self.model_cfg,
-                                     "signature": model_signature(self.model_cfg),
-                                     "trainable": self.train_cfg.get("trainable", "all"),
-                                     "frozen_saved": self.strict_loading}
-            if self.autoencoder is not None:
-                checkpoint["hmworld"]["autoencoder"] = autoencoder_record(self.autoencoder)
-            if not self.strict_loading:
-                keep = {f"transformer.{n}" for n in self.trainable_names}
-                checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
-
-        def on_load_checkpoint(self, checkpoint: dict) -> None:
-            meta = checkpoint.get("hmworld") or {}
-            if "model_cfg" in meta:
-                check_signature("checkpoint", meta["model_cfg"], self.model_cfg)
-
-    return HyDRAFlowMatchingModule
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        meta = checkpoint.get("hmworld") or {}
+        if "model_cfg" in meta:
+            check_signature("checkpoint", meta["model_cfg"], self.model_cfg)
 
 
 def autoencoder_record(ae) -> dict:
@@ -208,78 +199,68 @@ def set_trainable(model, trainable: str):
 
 
 # ------------------------------------------------------------------------------------------------ I/O plugins
-def make_checkpoint_io():
-    from lightning.pytorch.plugins.io import TorchCheckpointIO
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write the checkpoint to a hidden temporary file in the same folder, fsync, then rename over the target:
+    a run killed while saving leaves the previous checkpoint intact, never a truncated one."""
 
-    class AtomicCheckpointIO(TorchCheckpointIO):
-        """Write the checkpoint to a hidden temporary file in the same folder, fsync, then rename over the target:
-        a run killed while saving leaves the previous checkpoint intact, never a truncated one."""
-
-        def save_checkpoint(self, checkpoint, path, storage_options=None):
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            try:
-                buf = io.BytesIO()
-                torch.save(checkpoint, buf)
-                with open(tmp, "wb") as f:
-                    f.write(buf.getbuffer())
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-
-    return AtomicCheckpointIO()
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            buf = io.BytesIO()
+            torch.save(checkpoint, buf)
+            with open(tmp, "wb") as f:
+                f.write(buf.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
-def make_metrics_callback(path: Path, every: int):
-    L = _lightning()
+class MetricsCSV(L.Callback):
+    """``metrics.csv``: one row per logged optimizer step (step, epoch, train_loss, train_mse, timestep, lr,
+    seconds). On resume, rows past the restored step are dropped: those steps are trained again."""
 
-    class MetricsCSV(L.Callback):
-        """``metrics.csv``: one row per logged optimizer step (step, epoch, train_loss, train_mse, timestep, lr,
-        seconds). On resume, rows past the restored step are dropped: those steps are trained again."""
+    fields = ["step", "epoch", "train_loss", "train_mse", "timestep", "lr", "seconds"]
 
-        fields = ["step", "epoch", "train_loss", "train_mse", "timestep", "lr", "seconds"]
+    def __init__(self, path: Path, every: int):
+        self.path, self.every, self.last_step, self.t0, self.offset = Path(path), max(1, int(every)), -1, None, 0.0
 
-        def __init__(self):
-            self.path, self.every, self.last_step, self.t0, self.offset = Path(path), max(1, int(every)), -1, None, 0.0
+    def on_train_start(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
+        rows = []
+        if self.path.is_file():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= trainer.global_step]
+        if rows:
+            self.offset = float(rows[-1].get("seconds") or 0.0)
+        from hmworld.fsutil import atomic_write_text
 
-        def on_train_start(self, trainer, pl_module):
-            if not trainer.is_global_zero:
-                return
-            rows = []
-            if self.path.is_file():
-                with open(self.path, newline="") as f:
-                    rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= trainer.global_step]
-            if rows:
-                self.offset = float(rows[-1].get("seconds") or 0.0)
-            from hmworld.fsutil import atomic_write_text
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in self.fields})
+        atomic_write_text(self.path, buf.getvalue())
+        self.last_step = trainer.global_step
+        self.t0 = time.perf_counter()
 
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=self.fields)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: r.get(k, "") for k in self.fields})
-            atomic_write_text(self.path, buf.getvalue())
-            self.last_step = trainer.global_step
-            self.t0 = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            step = trainer.global_step
-            if not trainer.is_global_zero or step == self.last_step or step % self.every:
-                return
-            self.last_step = step
-            m = trainer.callback_metrics
-            val = lambda k: f"{float(m[k]):.6g}" if k in m else ""  # noqa: E731
-            lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else ""
-            row = {"step": step, "epoch": trainer.current_epoch, "train_loss": val("train_loss"),
-                   "train_mse": val("train_mse"), "timestep": val("timestep"), "lr": f"{lr:.6g}",
-                   "seconds": f"{self.offset + time.perf_counter() - self.t0:.3f}"}
-            with open(self.path, "a", newline="") as f:
-                csv.DictWriter(f, fieldnames=self.fields).writerow(row)
-
-    return MetricsCSV()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if not trainer.is_global_zero or step == self.last_step or step % self.every:
+            return
+        self.last_step = step
+        m = trainer.callback_metrics
+        val = lambda k: f"{float(m[k]):.6g}" if k in m else ""  # noqa: E731
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else ""
+        row = {"step": step, "epoch": trainer.current_epoch, "train_loss": val("train_loss"),
+               "train_mse": val("train_mse"), "timestep": val("timestep"), "lr": f"{lr:.6g}",
+               "seconds": f"{self.offset + time.perf_counter() - self.t0:.3f}"}
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.fields).writerow(row)
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -303,7 +284,6 @@ def last_checkpoint(out: Path) -> Path | None:
 
 def run_training(cfg, *, progress: bool = True) -> dict:
     """Train per ``cfg`` (the `hmworld train` config); resumes from ``out/checkpoints/last.ckpt`` when present."""
-    L = _lightning()
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -342,9 +322,8 @@ def run_training(cfg, *, progress: bool = True) -> dict:
     elif not cfg.resume and last_checkpoint(out) is not None:
         raise ConfigError(f"out={out} already holds {last_checkpoint(out)} and resume=false; choose a new out folder")
 
-    Module = make_module_class()
     train_cfg = to_plain(cfg.train)
-    module = Module(model_cfg, train_cfg, to_plain(cfg.optim), to_plain(cfg.schedule), seed)
+    module = HyDRAFlowMatchingModule(model_cfg, train_cfg, to_plain(cfg.optim), to_plain(cfg.schedule), seed)
     module.autoencoder = autoencoder
 
     ck = to_plain(cfg.checkpoint)
@@ -353,14 +332,14 @@ def run_training(cfg, *, progress: bool = True) -> dict:
         dirpath=out / CHECKPOINT_DIR, filename="step{step:08d}", auto_insert_metric_name=False,
         every_n_train_steps=int(ck["every_n_steps"]), save_last=True, monitor="step", mode="max",
         save_top_k=int(ck.get("keep", 2)))
-    callbacks = [checkpointer, make_metrics_callback(out / METRICS_CSV, kw.get("log_every_n_steps", 1))]
+    callbacks = [checkpointer, MetricsCSV(out / METRICS_CSV, kw.get("log_every_n_steps", 1))]
     if progress:
         callbacks.append(RichProgressBar())
     trainer = L.Trainer(
         default_root_dir=str(out), logger=[TensorBoardLogger(str(out), name="tensorboard", version="")],
         # DeepSpeed saves through its own engine (a folder per checkpoint); every other strategy writes one file
         # through the atomic CheckpointIO.
-        callbacks=callbacks, plugins=[] if "deepspeed" in str(kw.get("strategy", "")) else [make_checkpoint_io()],
+        callbacks=callbacks, plugins=[] if "deepspeed" in str(kw.get("strategy", "")) else [AtomicCheckpointIO()],
         enable_progress_bar=bool(progress),
         enable_model_summary=False, **kw)
     trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if ckpt_path else None)

@@ -34,12 +34,11 @@ def tiny(steps: int = 30) -> dict:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))   # the repository root, for tests.*
     from tests.model.testlib import tiny_model_cfg
 
-    from hmworld.model.training import make_module_class
+    from hmworld.model.training import HyDRAFlowMatchingModule
 
     cfg = tiny_model_cfg()
-    Module = make_module_class()
-    m = Module(cfg, {"trainable": "all", "caption_dropout": 0.1}, {"lr": 1e-3},
-               {"num_train_timesteps": 1000, "shift": 5.0, "weighting": "gaussian"}, seed=0)
+    m = HyDRAFlowMatchingModule(cfg, {"trainable": "all", "caption_dropout": 0.1}, {"lr": 1e-3},
+                                {"num_train_timesteps": 1000, "shift": 5.0, "weighting": "gaussian"}, seed=0)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     batch = {"latents": torch.randn(1, 16, 12, 8, 8, generator=g), "camera": torch.randn(1, 12, 12, generator=g),

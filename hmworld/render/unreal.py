@@ -34,7 +34,6 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from queue import Empty
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -63,53 +62,6 @@ def _import_unrealcv():
         raise ConfigError("renderer=unrealcv needs the UnrealCV client: pip install 'hmworld[unreal]' "
                           f"(unrealcv>=1.1); importing it failed: {exc}") from exc
     return unrealcv
-
-
-def _client_class():
-    """A thin subclass of the package's `Client` (built lazily: the package imports cv2 and docker).
-
-    Two things differ from the stock client, both about failing fast and quietly: on end-of-stream the stock
-    `receive` prints and re-reads the closed socket for ~55 s before giving up (EOF on TCP is final), and an
-    exception in its receive thread kills the thread without telling the waiting request. `request_many` is
-    the stock `request_batch` (pipelined, replies in order) with the timeout the stock one lacks.
-    """
-    unrealcv = _import_unrealcv()
-
-    class Client(unrealcv.Client):
-        def receive(self):
-            sock = self.sock
-            message = unrealcv.SocketMessage.ReceivePayload(sock) if sock is not None else None
-            if message is None:
-                self.disconnect()
-                raise ConnectionError(f"the UnrealCV server at {self.endpoint[0]}:{self.endpoint[1]} closed the "
-                                      "connection")
-            return message
-
-        def receive_loop_queue(self):
-            try:
-                super().receive_loop_queue()
-            except Exception as exc:  # noqa: BLE001 - hand any reader failure to the waiting request
-                self.recv_data_q.put(exc if isinstance(exc, ConnectionError) else ConnectionError(str(exc)))
-
-        def request_many(self, batch: Sequence[str], timeout: float) -> list:
-            for message in batch:
-                if not self.send(b"%d:%s" % (self.send_message_id, message.encode())):
-                    raise ConnectionError("failed to send: the connection is closed")
-                self.send_message_id += 1
-            self.recv_num_q.put(-len(batch))  # negative: the reader thread returns the replies
-            deadline = time.monotonic() + timeout
-            replies = []
-            for message in batch:
-                try:
-                    reply = self.recv_data_q.get(timeout=max(deadline - time.monotonic(), 0.0))
-                except Empty:
-                    raise TimeoutError(f"no reply to '{message}' within {timeout:g} s") from None
-                if reply is None or isinstance(reply, Exception):
-                    raise reply if isinstance(reply, Exception) else ConnectionError("connection lost")
-                replies.append(reply)
-            return replies
-
-    return Client
 
 
 @contextlib.contextmanager
@@ -242,7 +194,10 @@ class UnrealCVRenderer(Renderer):
         if min(self.connect_timeout_s, self.request_timeout_s, self.level_timeout_s) <= 0 or self.max_reconnects < 0:
             raise ConfigError("renderer.runtime: timeouts must be > 0 and max_reconnects >= 0")
         self.game = GameProcess(binary, launch_args, log_dir) if binary else None
-        self._client_cls = _client_class()
+        _import_unrealcv()  # a clear error when the `unreal` extra is missing, before the client module
+        from hmworld.render.unrealcv_client import Client
+
+        self._client_cls = Client
         self._client = None
         self._level: str | None = None  # level loaded on this connection
         self._used_colors: list[tuple[int, int, int]] | None = None  # annotation colours of the level's actors

@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_module
 from hmworld.errors import ConfigError, HMWorldError
 from hmworld.model.dataset import CachedLatentDataset, collate
 from hmworld.model.sampling import FlowMatchSchedule, euler_sample, sampling_sigmas, shift_sigmas
-from hmworld.model.training import (CheckpointConfigError, load_trained_transformer, make_checkpoint_io,
-                                    make_module_class, read_checkpoint_meta, run_training)
+from hmworld.model.training import (AtomicCheckpointIO, CheckpointConfigError, HyDRAFlowMatchingModule,
+                                    load_trained_transformer, read_checkpoint_meta, run_training)
 from tests.model.testlib import model_overrides
 
 
@@ -52,9 +52,8 @@ def test_euler_sampler_recovers_x0_for_the_exact_velocity():
 def _module(model_cfg, mode="dynamic", trainable="all", **train):
     cfg = copy.deepcopy(model_cfg)
     cfg["transformer"]["config"]["retrieval_mode"] = mode
-    Module = make_module_class()
-    return Module(cfg, {"trainable": trainable, "caption_dropout": 0.5, **train}, {"lr": 1e-3},
-                  {"num_train_timesteps": 1000, "shift": 5.0, "weighting": "gaussian"}, seed=0)
+    return HyDRAFlowMatchingModule(cfg, {"trainable": trainable, "caption_dropout": 0.5, **train}, {"lr": 1e-3},
+                                   {"num_train_timesteps": 1000, "shift": 5.0, "weighting": "gaussian"}, seed=0)
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "fov", "full", "local"])
@@ -93,7 +92,7 @@ def test_released_recipe_trains_only_self_attention_groups(model_cfg):
 
 
 def test_checkpoint_write_is_atomic(tmp_path):
-    io = make_checkpoint_io()
+    io = AtomicCheckpointIO()
     path = tmp_path / "last.ckpt"
     io.save_checkpoint({"a": torch.ones(3)}, path)
     good = path.read_bytes()
@@ -130,6 +129,10 @@ def test_training_resumes_with_the_same_step_count_and_checkpoints_round_trip(ca
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, state["transformer." + k])
     assert meta["global_step"] == 5 and used_cfg["transformer"]["config"]["num_layers"] == 2
+    # the LightningModule is a top-level class, so Lightning itself can rebuild it from the checkpoint
+    module = HyDRAFlowMatchingModule.load_from_checkpoint(out / "checkpoints" / "last.ckpt", map_location="cpu")
+    for k, v in module.transformer.state_dict().items():
+        torch.testing.assert_close(v, state["transformer." + k])
     # another configuration is refused, naming the file and the field
     other = copy.deepcopy(model_cfg)
     other["transformer"]["config"]["num_layers"] = 3
