@@ -2,7 +2,7 @@
 
     .venv/bin/python perf/bench_render.py            # full: 832x480 and 416x240, 77 + 77 frames, 3 clips
     .venv/bin/python perf/bench_render.py --quick    # fewer frames, for a smoke run
-    .venv/bin/python perf/bench_render.py --styles primitive asset --qualities basic game
+    .venv/bin/python perf/bench_render.py --styles primitive asset --qualities basic game --props primitive asset
 
 Prints, per size and per (subjects_style, quality; the default, asset x game, is labelled): end-to-end frames
 per second of `hmworld render`
@@ -15,6 +15,7 @@ The pre-filter has its own benchmark, beside the first wave's implementation: pe
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
@@ -22,6 +23,7 @@ import time
 from hydra import compose, initialize_config_module
 
 from hmworld.annotations import subject_boxes
+from hmworld.assets.scenery import scenery_catalog
 from hmworld.body import body_model
 from hmworld.catalog import load_catalog
 from hmworld.compositor import CompositionContext, Rejection, compose as compose_clip
@@ -37,12 +39,13 @@ def config(*overrides):
         return compose(config_name="render", overrides=list(overrides))
 
 
-DEFAULT = ("asset", "game")  # render_configs/renderer/embedded.yaml's subjects_style and quality
+# the renderer config's defaults (hmworld/configs/render.py EmbeddedRendererConfig): subjects, quality, props
+DEFAULT = ("asset", "game", "primitive")
 
 
-def style_overrides(style: str, quality: str, cache: str | None) -> list[str]:
-    out = [f"renderer.subjects_style={style}", f"renderer.quality={quality}"]
-    if cache and style == "asset":
+def style_overrides(style: str, quality: str, cache: str | None, props: str = "primitive") -> list[str]:
+    out = [f"renderer.subjects_style={style}", f"renderer.quality={quality}", f"renderer.props_style={props}"]
+    if cache and "asset" in (style, props):
         out.append(f"+renderer.runtime.asset_cache={cache}")
     return out
 
@@ -56,14 +59,17 @@ def end_to_end(width: int, height: int, frames: int, clips: int, extra: list[str
     return {"fps": report.fps, "frames": report.frames, "wall": report.wall_seconds}
 
 
-def parts(catalog, width: int, height: int, frames: int, style: str, quality: str, cache: str | None) -> dict:
+def parts(catalog, width: int, height: int, frames: int, style: str, quality: str, cache: str | None,
+          props: str = "primitive") -> dict:
     cfg = config("out=x", "seed=1", f"video.width={width}", f"video.height={height}",
                  f"video.context_frames={frames}", f"video.target_frames={frames}")
+    catalog = scenery_catalog(catalog, props, cache)  # the props the compositor places clear of, as drawn
     ctx = CompositionContext.from_config(catalog, cfg)
     bodies = body_model(catalog, style, cache)
     ctx.footprint = bodies.footprint_half_axes
     spec = next(s for s in (compose_clip(ctx, i, 0) for i in range(20)) if not isinstance(s, Rejection))
-    with EmbeddedRenderer(catalog, subjects_style=style, asset_cache=cache, quality=quality) as renderer:
+    with EmbeddedRenderer(catalog, subjects_style=style, asset_cache=cache, quality=quality,
+                          props_style=props) as renderer:
         list(renderer.render(spec))  # warm-up: shader compile, texture upload
         t = time.perf_counter()
         rendered = [f.rgb for f in renderer.render(spec)]
@@ -91,6 +97,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="21 + 21 frames, fewer clips")
     ap.add_argument("--styles", nargs="+", default=["primitive", "asset"], choices=["primitive", "asset"])
     ap.add_argument("--qualities", nargs="+", default=["basic", "game"], choices=["basic", "game"])
+    ap.add_argument("--props", nargs="+", default=["primitive", "asset"], choices=["primitive", "asset"],
+                    help="renderer.props_style: primitive props, or 0 A.D. terrain and mesh props (the asset scene)")
     ap.add_argument("--asset-cache", default=None,
                     help="asset cache folder (default: $HMWORLD_ASSET_CACHE or ~/.cache/hmworld/assets)")
     args = ap.parse_args()
@@ -99,18 +107,18 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}   frames per clip: {2 * frames}   clips per size: {clips}   "
           f"load average (1/5/15 min) before: {load()}")
     for (w, h), aim in AIMS.items():
-        for style in args.styles:
-            for quality in args.qualities:
-                e2e = end_to_end(w, h, frames, clips, style_overrides(style, quality, args.asset_cache))
-                p = parts(catalog, w, h, frames, style, quality, args.asset_cache)
-                total = p["render_ms"] + p["encode_ms"] + p["boxes_ms"]
-                share = " / ".join(f"{100 * p[k] / total:.0f}%" for k in ("render_ms", "encode_ms", "boxes_ms"))
-                label = " (default)" if (style, quality) == DEFAULT else ""
-                print(f"{w}x{h} {style:9s} {quality:5s}{label}: end-to-end {e2e['fps']:5.1f} fps (aim {aim}: "
-                      f"{e2e['fps'] / aim:.2f}x) | one clip, {p['subjects']} subjects, per frame: render "
-                      f"{p['render_ms']:.1f} ms, encode {p['encode_ms']:.1f} ms, full boxes {p['boxes_ms']:.2f} ms "
-                      f"(shares {share}) | {e2e['frames']} frames, wall {e2e['wall']:.1f} s | load {load()}",
-                      flush=True)
+        for style, quality, props in itertools.product(args.styles, args.qualities, args.props):
+            e2e = end_to_end(w, h, frames, clips, style_overrides(style, quality, args.asset_cache, props))
+            p = parts(catalog, w, h, frames, style, quality, args.asset_cache, props)
+            total = p["render_ms"] + p["encode_ms"] + p["boxes_ms"]
+            share = " / ".join(f"{100 * p[k] / total:.0f}%" for k in ("render_ms", "encode_ms", "boxes_ms"))
+            label = " (default)" if (style, quality, props) == DEFAULT else ""
+            print(f"{w}x{h} {style:9s} {quality:5s} props {props:9s}{label}: end-to-end {e2e['fps']:5.1f} fps "
+                  f"(aim {aim}: "
+                  f"{e2e['fps'] / aim:.2f}x) | one clip, {p['subjects']} subjects, per frame: render "
+                  f"{p['render_ms']:.1f} ms, encode {p['encode_ms']:.1f} ms, full boxes {p['boxes_ms']:.2f} ms "
+                  f"(shares {share}) | {e2e['frames']} frames, wall {e2e['wall']:.1f} s | load {load()}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -145,8 +145,15 @@ def asset_for_subject(subject) -> tuple[str, int] | None:
 
 
 def wanted_files(assets: Iterable[str] | None = None) -> list[str]:
+    """The subset's files: the named subjects' assets; by default all of them and the scenery's terrain
+    textures and static meshes (hmworld.assets.scenery, renderer.props_style=asset)."""
     names = ASSETS if assets is None else assets
-    return sorted({f for n in names for f in ASSETS[n].files()})
+    files = {f for n in names for f in ASSETS[n].files()}
+    if assets is None:
+        from hmworld.assets.scenery import scenery_files  # it imports this module's path helpers
+
+        files |= set(scenery_files())
+    return sorted(files)
 
 
 # --------------------------------------------------------------------------------------------- the cache

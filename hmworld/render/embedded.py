@@ -454,7 +454,10 @@ class EmbeddedRenderer(Renderer):
             if skinned:
                 self.skinned.draw_frame(f, view)
             if scenery is not None:
-                scenery.draw(view, shadows=shadows[:min(len(spec.subjects), MAX_SHADOWS)] if game is None else None)
+                if game is None:
+                    scenery.draw(view, shadows=shadows[:min(len(spec.subjects), MAX_SHADOWS)])
+                else:
+                    scenery.draw(view, ids_only=True)
             if game is not None:  # the same scene again, multisampled, colour only; resolved for readback
                 light = sun_light_matrix(sun_direction(scene), c2w).T.astype("f4").tobytes()
                 self.shadow_fbo.use()
@@ -467,7 +470,7 @@ class EmbeddedRenderer(Renderer):
                 if skinned:
                     self.skinned.draw_frame(f, light, proj=IDENTITY)
                 if scenery is not None:
-                    scenery.draw(light, proj=IDENTITY, casters=True)
+                    scenery.draw(light, proj=IDENTITY, casters=True, ids_only=True)
                 game["u_light"].write(light)
                 game["u_num_shadows"].value = 0  # real shadows replace the dark discs
                 self.shadow_map.use(2)

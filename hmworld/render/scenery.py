@@ -89,6 +89,24 @@ void main() {
     f_depth = v_depth;
 }
 """
+# Game quality's single-sample pass (ids and depth) and the sun's depth pass need no shading: only the alpha test,
+# which must cut exactly the texels the colour passes cut (same texture, same coordinates, same threshold).
+IDS_FRAGMENT_SHADER = """
+#version 330
+in vec2 v_uv;
+in float v_depth;
+uniform sampler2D u_texture;
+uniform int u_mode;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out uint f_id;
+layout(location = 2) out float f_depth;
+void main() {
+    if (u_mode == 2 && texture(u_texture, v_uv).a < 0.5) discard;
+    f_color = vec4(0.0);
+    f_id = 0u;
+    f_depth = v_depth;
+}
+"""
 GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("layout(location = 0) out vec4 f_color;",
                                                 SHADOW_GLSL + "layout(location = 0) out vec4 f_color;")
                         .replace(SHADOW_BASIC, "float sun = max(dot(n, u_sun_dir), 0.0) * sunlit(v_world, n);"))
@@ -112,11 +130,12 @@ class SceneryRenderer:
 
         self.ctx, self.scenery = ctx, scenery
         self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
-        self.game_program = None
+        self.game_program = self.ids_program = None
         if quality == "game":
             self.game_program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=GAME_FRAGMENT_SHADER)
             self.game_program["u_shadow_map"].value = 2
-        self.programs = [self.program] + ([self.game_program] if self.game_program is not None else [])
+            self.ids_program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=IDS_FRAGMENT_SHADER)
+        self.programs = [p for p in (self.program, self.game_program, self.ids_program) if p is not None]
         for p in self.programs:
             p["u_texture"].value = 3
         self._trilinear = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
@@ -132,8 +151,12 @@ class SceneryRenderer:
     def _buffers(self, vertices: np.ndarray, faces: np.ndarray) -> tuple:
         vbo = self.ctx.buffer(np.ascontiguousarray(vertices, "f4").tobytes())
         ibo = self.ctx.buffer(np.ascontiguousarray(faces, "u4").tobytes())
-        vaos = {p.glo: self.ctx.vertex_array(p, [(vbo, "3f 3f 2f", "in_pos", "in_normal", "in_uv")], index_buffer=ibo)
-                for p in self.programs}
+        vaos = {}
+        for p in self.programs:  # the linker drops attributes a program leaves unread (the ids pass: normals)
+            layout = ("3f 3f 2f", "in_pos", "in_normal", "in_uv")
+            if "in_normal" not in p:
+                layout = ("3f 12x 2f", "in_pos", "in_uv")
+            vaos[p.glo] = self.ctx.vertex_array(p, [(vbo, *layout)], index_buffer=ibo)
         return vbo, ibo, vaos
 
     def _mesh(self, name: str) -> dict:
@@ -177,11 +200,12 @@ class SceneryRenderer:
                                      MODES[asset.material], False))
 
     def draw(self, view: bytes, proj: bytes | None = None, light: bytes | None = None,
-             shadows: np.ndarray | None = None, casters: bool = False) -> None:
+             shadows: np.ndarray | None = None, casters: bool = False, ids_only: bool = False) -> None:
         """proj: another projection for this draw only (the sun's depth pass: its matrix as `view`, identity
         here). light: the sun's matrix, for game quality's colour pass. shadows: the basic path's discs
-        [MAX_SHADOWS, 4] on the ground. casters: props only (the ground only receives shadows)."""
-        p = self.program if light is None else self.game_program
+        [MAX_SHADOWS, 4] on the ground. casters: props only (the ground only receives shadows). ids_only: game
+        quality's id/depth and sun passes (no shading)."""
+        p = self.ids_program if ids_only else (self.program if light is None else self.game_program)
         if light is not None:
             p["u_light"].write(light)
         p["u_view"].write(view)
@@ -200,7 +224,8 @@ class SceneryRenderer:
                 continue
             p["u_model"].write(d.model)
             p["u_world_uv"].value = self._tile if d.ground else 0.0
-            p["u_ground"].value = int(d.ground)
+            if "u_ground" in p:
+                p["u_ground"].value = int(d.ground)
             p["u_mode"].value = d.mode
             d.texture.use(3)
             d.vao[p.glo].render()

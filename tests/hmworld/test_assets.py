@@ -16,6 +16,7 @@ import pytest
 
 from hmworld.assets import zeroad
 from hmworld.assets.formats import NO_BONE, AssetFormatError, read_pmd, read_psa
+from hmworld.assets.scenery import scenery_files
 from hmworld.assets.skinning import (ZEROAD_TO_LOCAL, animation_pose, blended_pose, pose_matrices, prop_transform,
                                      skin_palette, skin_vertices, walk_weights)
 from hmworld.clipspec import ClipSpec, SubjectTrack, VideoSpec
@@ -117,6 +118,8 @@ def package_files() -> dict[str, bytes]:
             files[zeroad.mesh_path(spec.head.mesh)] = head_mesh()
             for t in spec.head.textures:
                 files[zeroad.texture_path(t)] = dds_bytes((230, 190, 160, 255))
+    for rel in scenery_files():  # the scenery's static meshes and textures (renderer.props_style=asset)
+        files[rel] = head_mesh() if rel.endswith(".pmd") else dds_bytes((90, 140, 60, 255))
     return files
 
 
