@@ -104,6 +104,25 @@ class HyDRAFlowMatchingModule(L.LightningModule):
         self.strict_loading = bool(train_cfg.get("save_frozen", True)) or self.trainable_names is None
         self._t0 = None
         self.autoencoder = None  # patch_pca: the fitted autoencoder, carried by every checkpoint
+        self.pixel_weight = float(train_cfg.get("pixel_weight", 0.0))
+        self._channel_weights: dict[int, torch.Tensor] = {}
+
+    def channel_weights(self, target_latents: int) -> torch.Tensor | None:
+        """``[C, Lt]`` loss weights, mean 1: each latent's pixel variance (its decoder scale squared: latent 0
+        of the half is one frame, the others 4-frame groups) to the power ``train.pixel_weight``. Channel-
+        normalised latents make every channel count alike in the MSE although the first few hold most of the
+        picture (on the cpu study's split channel 0 is ~80 % of the pixel variance); 1 is the decoded video's
+        MSE. None for 0."""
+        if self.pixel_weight == 0.0:
+            return None
+        if target_latents not in self._channel_weights:
+            b = self.autoencoder.bases
+            var = torch.stack([b["first"].scale.float().cpu() ** 2]
+                              + [b["group"].scale.float().cpu() ** 2] * (target_latents - 1), dim=1)
+            w = var ** self.pixel_weight
+            self._channel_weights[target_latents] = w / w.mean()
+        return self._channel_weights[target_latents]
+
 
     def step_generator(self) -> torch.Generator:
         # Noise, timesteps and caption dropout of step s on rank r are a pure function of (seed, s, r), so a
@@ -127,8 +146,11 @@ class HyDRAFlowMatchingModule(L.LightningModule):
         x = torch.cat([latents[:, :, :nc], noisy], dim=2).to(dtype)
         pred = self.transformer(x, t.to(dtype), text.to(dtype), camera=batch["camera"].to(dtype),
                                 num_context_frames=nc).sample
-        per_sample = (pred[:, :, nc:].float() - target.float()).square().mean(dim=(1, 2, 3, 4))
-        return (per_sample * w).mean(), per_sample.mean().detach(), t.float().mean()
+        sq = (pred[:, :, nc:].float() - target.float()).square()
+        per_sample = sq.mean(dim=(1, 2, 3, 4))
+        cw = self.channel_weights(x0.shape[2])
+        loss = per_sample if cw is None else (sq.mean(dim=(3, 4)) * cw.to(sq.device)).mean(dim=(1, 2))
+        return (loss * w).mean(), per_sample.mean().detach(), t.float().mean()
 
     def training_step(self, batch, batch_idx):
         if self._t0 is None:
@@ -310,6 +332,12 @@ def run_training(cfg, *, progress: bool = True) -> dict:
     autoencoder = None
     if vae_kind(model_cfg) == "patch_pca":
         autoencoder, _ = dataset.cache.autoencoder()
+    pixel_weight = cfg.train.get("pixel_weight", 0.0)
+    if not isinstance(pixel_weight, (int, float)) or isinstance(pixel_weight, bool) or pixel_weight < 0:
+        raise ConfigError(f"train.pixel_weight={pixel_weight!r}: use a number >= 0 (0 plain latent MSE, 1 pixel MSE)")
+    if pixel_weight > 0 and autoencoder is None:
+        raise ConfigError(f"train.pixel_weight={pixel_weight} needs model.vae.kind=patch_pca (its channels' pixel "
+                          f"variances), this model has {vae_kind(model_cfg)}; use train.pixel_weight=0")
     ckpt_path = last_checkpoint(out) if cfg.resume else None
     if ckpt_path is not None and ckpt_path.is_file():
         meta = read_checkpoint_meta(ckpt_path)
