@@ -271,15 +271,13 @@ def test_a_package_missing_a_file_is_an_error(tmp_path):
         zeroad.extract(build_deb(tmp_path, files), tmp_path / "cache")
 
 
-def test_every_subject_maps_to_an_asset_or_is_a_cat(catalog):
+def test_every_subject_maps_to_an_asset_of_its_class(catalog, tmp_path):
     for name, subject in catalog.subjects.items():
-        choice = zeroad.asset_for_subject(subject)
-        if subject.coco_name == "cat":
-            assert choice is None
-        else:
-            asset, variant = choice
-            assert zeroad.ASSETS[asset].coco == subject.coco_name, name
-            assert 0 <= variant < len(zeroad.ASSETS[asset].textures)
+        asset, variant = zeroad.asset_for_subject(subject)
+        assert zeroad.ASSETS[asset].coco == subject.coco_name, name
+        assert 0 <= variant < len(zeroad.ASSETS[asset].textures)
+    cat = extra_cat_catalog(tmp_path).subjects["cat_test"]  # no cat in 0ad-data: a cat added by a user has none
+    assert zeroad.asset_for_subject(cat) is None
 
 
 def test_cli_status_and_fetch(tmp_path):
@@ -293,8 +291,20 @@ def test_cli_status_and_fetch(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+def extra_cat_catalog(root: Path):
+    """The catalog plus a cat from catalog_dirs (our catalog has none since its cats were replaced)."""
+    from hmworld.catalog import load_catalog
+
+    (root / "subject").mkdir(parents=True, exist_ok=True)
+    (root / "subject" / "cat_test.yaml").write_text(
+        "kind: animal\ncoco_class: cat\nbody_plan: quadruped\ndescription: a test cat\nheight: 0.3\nlength: 0.5\n"
+        "colors: {body: [0.5, 0.5, 0.5]}\nspeed: [0.6, 1.3]\nstride: 0.55\n")
+    return load_catalog([str(root)])
+
+
 # --------------------------------------------------------------------------------------------- rendering
 W, H = 160, 120
+PRIMITIVE = ["renderer.subjects_style=primitive"]  # the quick stand-ins (the default is the 0 A.D. models)
 
 
 def _spec(names, phases, heading=0.0):
@@ -318,13 +328,13 @@ def _expected_mask(spec, catalog, renderer, f: int, track) -> np.ndarray:
     if asset.head is not None:
         hm = prop_transform(asset.head_prop, pose)
         parts.append((asset.head.positions @ hm[:3, :3].T + hm[:3, 3], asset.head.faces))
-    scale = subject.height / asset.height
+    axes = renderer.bodies.axes(subject)  # height from the catalog, people's width from proportions.shoulder
     c, s = np.cos(track.headings[f]), np.sin(track.headings[f])
     root = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
     ys, xs = np.mgrid[0:H, 0:W].astype(float)  # pixel centres sit at integer coordinates (hmworld.geometry)
     mask = np.zeros((H, W), bool)
     for verts, faces in parts:
-        world = (verts @ (scale * ZEROAD_TO_LOCAL).T) @ root.T + track.positions[f]
+        world = (verts @ axes.T) @ root.T + track.positions[f]
         uv = project(world_to_camera(world, spec.camera_c2w[f]), spec.intrinsics)
         for a, b, cc in uv[faces.astype(int)]:
             d1 = (b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0])
@@ -366,9 +376,14 @@ def test_gpu_skinning_matches_the_numpy_reference(asset_renderer, catalog):
     assert not np.array_equal(ids0, ids2)  # the bone moved with the walk phase
 
 
-def test_subjects_without_an_asset_keep_their_primitive_body(asset_renderer):
-    spec = _spec(["cat_tabby", "sheep_white"], [0.0, 0.3])
-    frame = next(iter(asset_renderer.render(spec)))
+def test_subjects_without_an_asset_keep_their_primitive_body(asset_cache, tmp_path):
+    from hmworld.render.embedded import EmbeddedRenderer
+
+    catalog = extra_cat_catalog(tmp_path)
+    spec = _spec(["cat_test", "sheep_white"], [0.0, 0.3])
+    with EmbeddedRenderer(catalog, subjects_style="asset", asset_cache=str(asset_cache)) as r:
+        assert r.bodies.primitive_body("cat_test") is not None and r.bodies.primitive_body("sheep_white") is None
+        frame = next(iter(r.render(spec)))
     assert set(np.unique(frame.instances)) == {0, 1, 2}
 
 
@@ -400,8 +415,7 @@ def test_unknown_style_is_a_config_error(catalog):
 def test_render_cli_without_cache_exits_2_with_the_command(tmp_path):
     env_cache = str(tmp_path / "empty")
     proc = subprocess.run(
-        [*HMWORLD, "render", f"out={tmp_path / 'split'}", "num_clips=1", *SMALL, "progress=false",
-         "+renderer.subjects_style=asset"],
+        [*HMWORLD, "render", f"out={tmp_path / 'split'}", "num_clips=1", *SMALL, "progress=false"],
         capture_output=True, text=True, env={**os.environ, "HMWORLD_ASSET_CACHE": env_cache}, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "hmworld assets" in proc.stderr and "Traceback" not in proc.stderr
@@ -413,7 +427,7 @@ def test_manifest_is_json_with_sizes(asset_cache):
 
 
 # ------------------------------------------------------------------- the asset body model (issue 12, part 1)
-def test_asset_footprint_is_the_meshes_reach(catalog, asset_cache):
+def test_asset_footprint_is_the_meshes_reach(catalog, asset_cache, tmp_path):
     """The test pillar (2 units tall, +-0.5 along the model's z, our heading; +-0.25 across) walks by bending
     its upper unit up to 90 degrees about the across axis at mid-cycle: its top ring's far edge then reaches
     max over the angle of sin + 0.5 cos = sqrt(1.25) units along the heading (at about 63 degrees; the
@@ -427,7 +441,7 @@ def test_asset_footprint_is_the_meshes_reach(catalog, asset_cache):
     s = subject.height / 2.0
     assert 0.99 * np.sqrt(1.25) * s <= along <= np.sqrt(1.25) * s and across == pytest.approx(0.25 * s, rel=1e-9)
     assert (along, across) != pytest.approx(PrimitiveBodies(catalog).footprint_half_axes(subject))
-    cat = catalog.subjects["cat_tabby"]  # no asset: the primitive body's footprint
+    cat = extra_cat_catalog(tmp_path).subjects["cat_test"]  # no asset: the primitive body's footprint
     assert bodies.footprint_half_axes(cat) == PrimitiveBodies(catalog).footprint_half_axes(cat)
 
 
@@ -450,12 +464,12 @@ def test_full_boxes_follow_the_skinned_mesh(asset_renderer, catalog):
 
 
 def test_asset_split_records_licences_and_mesh_boxes(asset_cache, tmp_path):
-    """A split rendered with subjects_style=asset lists the art's package and licence in split.json (the
-    default split lists none), and every subject.json box contains its visible box."""
+    """A split rendered with the default subjects_style=asset lists the art's package and licence in split.json
+    (a primitive split lists none), and every subject.json box contains its visible box."""
     out = tmp_path / "split"
     env = {**os.environ, "HMWORLD_ASSET_CACHE": str(asset_cache)}
-    proc = subprocess.run([*HMWORLD, "render", f"out={out}", "num_clips=1", *SMALL, "progress=false",
-                           "+renderer.subjects_style=asset"], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([*HMWORLD, "render", f"out={out}", "num_clips=1", *SMALL, "progress=false"],
+                          capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     info = json.loads((out / "split.json").read_text())
     (package,) = info["config"]["assets"]["packages"]
@@ -470,9 +484,9 @@ def test_asset_split_records_licences_and_mesh_boxes(asset_cache, tmp_path):
                     assert np.all(vis[:2] >= np.floor(box[:2])) and np.all(vis[2:] <= np.ceil(box[2:])), fr
                     checked += 1
     assert checked > 10
-    default = tmp_path / "default"
-    run_cli("render", f"out={default}", "num_clips=1", *SMALL, "progress=false")
-    assert "assets" not in json.loads((default / "split.json").read_text())["config"]
+    primitive = tmp_path / "primitive"
+    run_cli("render", f"out={primitive}", "num_clips=1", *SMALL, "progress=false", *PRIMITIVE)
+    assert "assets" not in json.loads((primitive / "split.json").read_text())["config"]
 
 
 def test_game_quality_keeps_the_skinned_masks_exact(asset_renderer, catalog, asset_cache):
