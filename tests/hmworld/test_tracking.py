@@ -143,7 +143,7 @@ def test_a_scene_too_small_for_a_tracking_shot_is_refused_by_name(catalog, tmp_p
         "lighting: {sun_azimuth_deg: 0, sun_elevation_deg: 45, sun_color: [1, 1, 1], ambient: 0.3, "
         "sky_top: [0.5, 0.6, 0.9], sky_horizon: [0.8, 0.8, 0.9]}\n")
     (tmp_path / "partition").mkdir()
-    (tmp_path / "partition" / "tiny.yaml").write_text("scenes: [closet]\nsubjects: [man_red_hoodie, dog_corgi, cat_black]\n")
+    (tmp_path / "partition" / "tiny.yaml").write_text("scenes: [closet]\nsubjects: [man_red_hoodie, dog_corgi, puppy_black]\n")
     from hmworld.catalog import load_catalog
 
     cat = load_catalog([tmp_path])
