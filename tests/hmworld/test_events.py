@@ -89,7 +89,7 @@ def test_clip_needs_every_subject_seen_at_start_and_reports_its_best_subject():
 
 def test_events_json_shape():
     vis = np.stack([_v("1100011"), _v("0000000")], axis=1)
-    ev = events_from_visibility(vis, vis.astype(float), [1, 2], 4, BARE).to_dict()
+    ev = events_from_visibility(vis, vis.astype(float), [1, 2], 4, BARE).file.to_json()
     assert ev["version"] == 2 and ev["rules"]["hidden_gap"] == [1, 1000]
     assert ev["context_frames"] == 4 and ev["target_frames"] == 3 and ev["min_visible_pixels"] == 10
     assert ev["subjects"][0] == {"instance_id": 1, "visible_intervals": [[0, 2], [5, 7]],

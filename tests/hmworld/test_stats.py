@@ -280,7 +280,7 @@ def test_in_progress_split_is_described_with_a_warning(tmp_path):
 
 # -------------------------------------------------------------------------------------------- imported
 def write_release(src: Path) -> None:
-    """A two-clip release in the authors' raw layout (see hmworld.model.import_hmworld), 32x32, 149 frames."""
+    """A two-clip release in the authors' raw layout (see hmworld.split.import_release), 32x32, 149 frames."""
     from hmworld.ue_axes import ue_rotator_to_matrix
     from hmworld.video import write_video
 
@@ -304,7 +304,7 @@ def write_release(src: Path) -> None:
 
 
 def test_imported_split_gives_na_not_a_crash(tmp_path):
-    from hmworld.model.import_hmworld import import_release, raw_to_padded
+    from hmworld.split.import_release import import_release, raw_to_padded
 
     write_release(tmp_path / "release")
     split = tmp_path / "imported"

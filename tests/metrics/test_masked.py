@@ -31,7 +31,8 @@ def _clip():
         video[f, 20:26, x0:x0 + 8] = (200, 40, 40)
     inst[:, 5:12, 50:58] = 2
     video[:, 5:12, 50:58] = (30, 200, 30)
-    events = {"subjects": [{"instance_id": 1, "visible_intervals": [[0, 4], [11, C + T]],
+    events = {"context_frames": C, "target_frames": T,
+              "subjects": [{"instance_id": 1, "visible_intervals": [[0, 4], [11, C + T]],
                             "events": [{"exit_frame": 4, "entry_frame": 11}]},
                            {"instance_id": 2, "visible_intervals": [[0, C + T]], "events": []}]}
     subjects = {"subjects": [{"instance_id": 1, "frames": [
@@ -120,11 +121,13 @@ def test_background_excludes_every_subject_and_box_rounds_outwards():
 
 def test_no_event_and_bad_input():
     video, inst, events, subjects = _clip()
-    s = reentry_scores(video[C:], video[C:], inst, {"subjects": []}, subjects, C)
+    none = {"context_frames": C, "target_frames": T, "subjects": []}
+    s = reentry_scores(video[C:], video[C:], inst, none, subjects, C)
     assert s.values["subject_psnr"] is None and s.values["frames"] == 0 and s.events == []
     with pytest.raises(MetricInputError, match="instances: expected shape"):
         reentry_scores(video[C:], video[C:], inst[C:], events, subjects, C)
-    bad = {"subjects": [{"instance_id": 1, "visible_intervals": None, "events": [{"exit_frame": 2, "entry_frame": 5}]}]}
+    bad = {**none, "subjects": [{"instance_id": 1, "visible_intervals": None,
+                                 "events": [{"exit_frame": 2, "entry_frame": 5}]}]}
     with pytest.raises(MetricInputError, match="context half"):
         reentry_scores(video[C:], video[C:], inst, bad, subjects, C)
 

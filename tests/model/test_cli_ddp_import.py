@@ -11,7 +11,7 @@ import torch
 
 from hmworld.errors import SplitError
 from hmworld.model.dataset import geometry_for
-from hmworld.model.import_hmworld import import_release, pad_sequence, parse_ue_matrix, raw_to_padded
+from hmworld.split.import_release import import_release, pad_sequence, parse_ue_matrix, raw_to_padded
 from hmworld.split import Split
 from hmworld.ue_axes import ue_c2w_to_opencv
 from hmworld.video import read_video

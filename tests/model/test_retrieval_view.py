@@ -46,7 +46,8 @@ def test_counts_and_visibility_from_a_known_log(tmp_path):
     idx[0, 1, 6 + 5] = [1, -1]  # target latent 5 reads memory 1 once
     idx[:, :, :6] = 2  # context frames' retrievals are not part of the target x memory map
     rec = _record(idx)
-    events = {"subjects": [{"instance_id": 1, "visible_intervals": [[0, 5], [38, 42]],
+    events = {"context_frames": 21, "target_frames": 21,
+              "subjects": [{"instance_id": 1, "visible_intervals": [[0, 5], [38, 42]],
                             "events": [{"exit_frame": 5, "entry_frame": 38}]}]}
     v = build_view(rec, events, {"subjects": [{"instance_id": 1, "name": "dog"}]})
     want = np.zeros((6, 6), int)

@@ -18,10 +18,10 @@ import pytest  # noqa: E402
 
 # Triton (imported by torch._dynamo, which transformers pulls in) crashes when it loads after the embedded
 # renderer's Mesa llvmpipe has initialised; loaded first, both work. Other test folders render in-process before
-# these tests build a model, so load it at collection time (see hmworld.captioners.vlm.preload_native_libraries).
-from hmworld.captioners.vlm import preload_native_libraries  # noqa: E402
+# these tests build a model, so load it at collection time (see hmworld.devices.load_triton_first).
+from hmworld.devices import load_triton_first  # noqa: E402
 
-preload_native_libraries()
+load_triton_first()
 
 from tests.hmworld.captioners.testlib import TINY_VIDEO, render_config  # noqa: E402
 

@@ -7,7 +7,7 @@ import pytest
 
 from hmworld.captioners import CaptionRequest, SubjectMotion, build_captioner
 from hmworld.captioners.minicpm import chat_messages, choose_backend
-from hmworld.captioners.prompt import build_prompt, clean_caption, load_frames, sample_frame_indices
+from hmworld.captioners.prompt import build_prompt, clean_model_reply, load_frames, sample_frame_indices
 from hmworld.captioners.recaption import clip_request, split_records
 from hmworld.catalog import Catalog
 from hmworld.clipspec import ClipSpec
@@ -55,8 +55,8 @@ def test_prompt_asks_for_scene_subjects_and_camera_in_one_paragraph():
 
 
 def test_captions_are_cleaned_to_one_line():
-    assert clean_caption('  "A dog\n runs.\tThe camera pans."  ') == "A dog runs. The camera pans."
-    assert clean_caption("\n\n") == ""
+    assert clean_model_reply('  "A dog\n runs.\tThe camera pans."  ') == "A dog runs. The camera pans."
+    assert clean_model_reply("\n\n") == ""
 
 
 def test_minicpm_chat_input_is_one_conversation_per_clip_frames_then_prompt():

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hmworld.unrealcv_sim import COMMAND_TEMPLATES, MAGIC, Faults, UnrealCVSimulator
+from hmworld.render.unrealcv_sim import COMMAND_TEMPLATES, MAGIC, Faults, UnrealCVSimulator
 
 unrealcv = pytest.importorskip("unrealcv")
 

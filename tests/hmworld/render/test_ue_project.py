@@ -11,7 +11,7 @@ import numpy as np
 
 from hmworld.render.base import scene_instances
 from hmworld.ue_axes import ue_transform_to_world_model
-from hmworld.unrealcv_sim import COMMAND_TEMPLATES
+from hmworld.render.unrealcv_sim import COMMAND_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[3]
 UE = ROOT / "ue_project"

@@ -16,7 +16,7 @@ from hmworld.render import build_renderer
 from hmworld.render.embedded import EmbeddedRenderer
 from hmworld.render_job import run_render
 from hmworld.split import Split
-from hmworld.unrealcv_sim import Faults, UnrealCVSimulator
+from hmworld.render.unrealcv_sim import Faults, UnrealCVSimulator
 
 pytest.importorskip("unrealcv")
 
