@@ -1,44 +1,29 @@
-"""`hmworld weights weights_dir=DIR`: what each learned metric needs and what is present.
-
-Hydra `key=value` overrides like every hmworld subcommand: weights_dir=DIR (default $HMWORLD_WEIGHTS_DIR),
-yolo_weights=yolo11x.pt. Exit status 0 when everything is present, 1 when something is missing.
+"""`hmworld weights` as a function: `main(["weights_dir=DIR", "model=tiny", ...])` prints the report and returns
+the exit status (0 when everything is present, 1 when something is missing). Same config (render_configs/
+weights.yaml), same rows and same table as the command (hmworld/cli/weights.py); --help prints the command's help.
 """
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from .weights import DEFAULT_YOLO, format_report, report
-
-CONFIG_NAME = "hmworld_weights"
-
-
-@dataclass
-class WeightsConfig:
-    weights_dir: Optional[str] = None
-    yolo_weights: str = DEFAULT_YOLO
+CONFIG_NAME = "weights"
 
 
 def compose_config(overrides: Sequence[str] = ()):
-    """Hydra's compose API over a structured config: unknown keys and bad values fail with Hydra's messages."""
-    from hydra import compose, initialize
-    from hydra.core.config_store import ConfigStore
+    """Hydra's compose API over the command's config: unknown keys and bad values fail with Hydra's messages."""
+    from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    ConfigStore.instance().store(name=CONFIG_NAME, node=WeightsConfig)
     GlobalHydra.instance().clear()
-    with initialize(version_base="1.3", config_path=None):
+    with initialize_config_module(config_module="hmworld.render_configs", version_base="1.3"):
         return compose(config_name=CONFIG_NAME, overrides=list(overrides))
 
 
 def run(overrides: Sequence[str] = ()) -> int:
-    cfg = compose_config(overrides)
-    weights_dir = cfg.weights_dir or os.environ.get("HMWORLD_WEIGHTS_DIR") or None
-    rows = report(weights_dir, cfg.yolo_weights)
-    print(format_report(rows))
-    return 0 if all(r.present for r in rows) else 1
+    from hmworld.cli.weights import run as run_report
+
+    return run_report(compose_config(overrides))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,19 +68,34 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def _local_or_hub(path: str, what: str, key: str) -> Path:
-    """A local folder, or a Hugging Face repo id resolved through the standard cache (downloads only when online)."""
-    p = Path(os.path.expanduser(str(path)))
-    if p.exists():
-        return p
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)):
-        try:
-            from huggingface_hub import snapshot_download
+    """A local folder, or a Hugging Face repo id from the standard cache, downloaded only where the toolkit's one
+    offline policy allows (hmworld.weights); the error names `key`, where it looked and the fix."""
+    from hmworld.weights import resolve_folder
 
-            return Path(snapshot_download(str(path)))
-        except Exception as exc:  # offline, unknown repo, no permission
-            raise ConfigError(f"{key}={path}: not a local folder, and the Hugging Face repo could not be fetched "
-                              f"({type(exc).__name__}: {exc}); download the {what} and pass its local path") from exc
-    raise ConfigError(f"{key}={path}: {what} not found (no such file or folder)")
+    return resolve_folder(str(path), setting=key, what=what).folder
+
+
+def pretrained_parts(model_cfg) -> list[tuple[str, str, str, str | None, str | None, tuple[str, ...]]]:
+    """The pretrained weights a model config loads, without loading or fetching anything (none for the tiny
+    configuration), for `hmworld weights`: (key, what, setting, folder or repo id, subfolder, files it must hold)."""
+    m = as_model_config(model_cfg)
+    t, v, x = m.transformer, m.vae, m.text_encoder
+    parts = []
+    if t.pretrained:
+        parts.append(("transformer", "Wan transformer", "model.transformer.pretrained", t.pretrained, t.subfolder,
+                      ("config.json",)))
+    if t.hydra_checkpoint:
+        parts.append(("hydra_checkpoint", "released HyDRA checkpoint", "model.transformer.hydra_checkpoint",
+                      t.hydra_checkpoint, None, ()))
+    if v.kind == "wan" and v.pretrained:
+        parts.append(("vae", "Wan VAE (AutoencoderKLWan)", "model.vae.pretrained", v.pretrained, v.subfolder,
+                      ("config.json",)))
+    if x.kind == "umt5":
+        parts.append(("text_encoder", "UMT5 text encoder", "model.text_encoder.pretrained", x.pretrained,
+                      x.subfolder, ("config.json",)))
+        parts.append(("tokenizer", "UMT5 tokenizer", "model.text_encoder.tokenizer", x.tokenizer or x.pretrained,
+                      x.tokenizer_subfolder, ("tokenizer_config.json",)))
+    return parts
 
 
 def _files_identity(folder: Path) -> list:

@@ -43,8 +43,12 @@ def test_offline_missing_weights_name_file_and_place(empty_caches, tmp_path, loa
     assert filename in msg and str(empty) in msg and "downloads are off" in msg
 
 
-def test_download_branch_reports_failure_clearly(empty_caches, tmp_path):
-    # HF_HUB_OFFLINE makes huggingface_hub refuse at once: exercises the download branch with no network.
+def test_download_branch_reports_failure_clearly(empty_caches, tmp_path, monkeypatch):
+    # HMWORLD_OFFLINE forbids every download, even an explicit one; without it allow_download=True goes on to the
+    # download, which HF_HUB_OFFLINE makes huggingface_hub refuse at once: the download branch with no network.
+    with pytest.raises(WeightsNotFoundError, match=r"downloads are off \(HMWORLD_OFFLINE=1"):
+        W.resolve(W.SPECS["dino_vitb16"], tmp_path, allow_download=True)
+    monkeypatch.delenv("HMWORLD_OFFLINE")
     with pytest.raises(WeightsNotFoundError, match="downloading vit_base_patch16_224.dino.safetensors .* failed"):
         W.resolve(W.SPECS["dino_vitb16"], tmp_path, allow_download=True)
 
@@ -105,12 +109,14 @@ def test_weights_report_and_command(empty_caches, tmp_path, weights_dir, capsys,
     monkeypatch.setenv("HMWORLD_WEIGHTS_DIR", str(weights_dir))     # the default folder when none is named
     assert W.locate(W.SPECS["dino_vitb16"])[1] == "weights_dir"
     monkeypatch.delenv("HMWORLD_WEIGHTS_DIR")
-    assert weights_main([f"weights_dir={weights_dir}", f"yolo_weights={TINY_YOLO}"]) == 0
+    # the metric rows only: a model and a captioner without weights (tests/hmworld/test_weights.py: the others)
+    weightless = ["model=tiny", "captioner=template"]
+    assert weights_main([f"weights_dir={weights_dir}", f"yolo_weights={TINY_YOLO}", *weightless]) == 0
     out = capsys.readouterr().out
-    assert "5/5 present" in out and "MISSING" not in out
+    assert "7/7 present" in out and "MISSING" not in out
     empty = tmp_path / "nothing"
     empty.mkdir()
-    assert weights_main([f"weights_dir={empty}"]) == 1
+    assert weights_main([f"weights_dir={empty}", *weightless]) == 1
     out = capsys.readouterr().out
     assert out.count("MISSING") == 4 and "put yolo11x.pt in" in out and str(empty) in out
     from hydra.errors import ConfigCompositionException

@@ -163,7 +163,8 @@ def test_wan_config_names_missing_weights(tmp_path):
                        (build_text_encoder, "model.text_encoder.pretrained")):
         with pytest.raises(ConfigError, match=f"{key}={tmp_path / 'no_wan'}"):
             build(model)
-    # a repo id with the hub offline: the error says it could not be fetched (nothing is downloaded)
+    # a repo id offline: the error names the cache it looked in and the switch (nothing is downloaded)
     model["vae"]["pretrained"] = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-    with pytest.raises(ConfigError, match="could not be fetched"):
+    with pytest.raises(ConfigError, match=r"model.vae.pretrained=Wan-AI/Wan2.1-T2V-1.3B-Diffusers: VAE not found: .*"
+                                          r"models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers; downloads are off"):
         build_vae(model)

@@ -48,7 +48,7 @@ def test_hub_id_is_found_in_the_standard_cache_offline(empty_hf_home, tiny_qwen)
 def test_downloads_disabled_without_offline_switches(empty_hf_home, monkeypatch):
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HMWORLD_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(CaptionerWeightsError, match="downloads disabled"):
+    with pytest.raises(CaptionerWeightsError, match=r"downloads are off \(allow_download=false\)"):
         resolve_model("someone/not-here", "vlm", allow_download=False)
 
 
