@@ -8,7 +8,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
+# The two shared split sizes (tests/conftest.py renders one split of each per session).
 SMALL = ["video.width=160", "video.height=96", "video.context_frames=21", "video.target_frames=21"]
+TINY = ["video.width=64", "video.height=64", "video.context_frames=21", "video.target_frames=21"]
 HMWORLD = [sys.executable, "-m", "hmworld"]
 ROOT = Path(__file__).resolve().parents[1]   # the repository
 

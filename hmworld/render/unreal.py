@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -99,14 +100,18 @@ def _is_error(reply) -> bool:
 
 
 class GameProcess:
-    """A packaged UE5 game we started: launched with its log in a file, killed when it hangs or we close."""
+    """A packaged UE5 game we started: launched with its log in a file, killed when it hangs or we close.
+    Without a log_dir the logs go to a temporary folder made at the first launch and removed on close, unless a
+    failure message named a log in it."""
 
     def __init__(self, binary: str | Sequence[str], args: Sequence[str], log_dir: str | None):
         self.command = shlex.split(binary) if isinstance(binary, str) else [str(b) for b in binary]
         if not self.command:
             raise ConfigError("renderer.runtime.binary is empty")
         self.args = [str(a) for a in args]
-        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hmworld-ue-"))
+        self.log_dir = Path(log_dir) if log_dir else None
+        self._temporary_logs = not log_dir
+        self.keep_logs = False
         self.proc: subprocess.Popen | None = None
         self.launches = 0
         self.log_path: Path | None = None
@@ -117,6 +122,8 @@ class GameProcess:
             raise ConfigError(f"renderer.runtime.binary {self.command[0]} does not exist (the packaged game: "
                               "see ue_project/README.md)")
         self.launches += 1
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="hmworld-ue-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.log_dir / f"game-{self.launches}.log"
         cmd = self.command + [a.format(port=port, launch=self.launches) for a in self.args]
@@ -154,6 +161,12 @@ class GameProcess:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+    def close(self) -> None:
+        self.stop()
+        if self._temporary_logs and not self.keep_logs and self.log_dir is not None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            self.log_dir = self.log_path = None
 
 
 class _Failure(Exception):
@@ -211,7 +224,7 @@ class UnrealCVRenderer(Renderer):
     def close(self) -> None:
         self._disconnect()
         if self.game is not None:
-            self.game.stop()
+            self.game.close()
 
     def _disconnect(self) -> None:
         client, self._client = self._client, None
@@ -243,6 +256,8 @@ class UnrealCVRenderer(Renderer):
                 self._disconnect()
                 if self.game is not None and hung:
                     self.game.stop()
+        if self.game is not None:
+            self.game.keep_logs = True  # the message below names the log
         where = f"the game we launched ({' '.join(self.game.command)}, log {self.game.log_path})" if self.game \
             else f"UnrealCV at {self.endpoint} (is the game running with the UnrealCV plugin on that port?)"
         raise RenderFailure(f"could not connect to {where} after {self.max_reconnects + 1} tries: "

@@ -1,19 +1,8 @@
-"""Shared set-up for the metrics tests: offline switches first, then tiny random-initialised models of the
-real classes, saved into a weights folder and loaded back through hmworld.metrics' own loaders."""
-import os
-import tempfile
+"""Metrics tests: tiny random-initialised models of the real classes, saved into a weights folder and loaded
+back through hmworld.metrics' own loaders (offline: tests/environment.py)."""
+import pytest
 
-# Before ultralytics / huggingface_hub import: never download, never pip-install, settings in a temp dir.
-os.environ["YOLO_OFFLINE"] = "1"
-os.environ["YOLO_AUTOINSTALL"] = "0"
-os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="hmworld-yolo-cfg-")
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HMWORLD_OFFLINE"] = "1"
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-
-import pytest  # noqa: E402
-
-from tests.metrics.testlib import TINY_CLIP, TINY_DINO, build_tiny_weights  # noqa: E402
+from tests.metrics.testlib import TINY_CLIP, TINY_DINO, build_tiny_weights
 
 
 @pytest.fixture(scope="session")

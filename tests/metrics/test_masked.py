@@ -142,20 +142,12 @@ def test_by_gap_groups_events():
 
 # ------------------------------------------------------------------------------------------------ a rendered clip
 @pytest.fixture(scope="module")
-def rendered_clip(tmp_path_factory):
-    """One clip from `hmworld render` (whatever the compositor draws: the assertions below hold for any content)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def rendered_clip(tiny_split):
+    """The first clip of the shared tiny split (whatever the compositor draws: the assertions below hold for any
+    content)."""
     from hmworld.split import Split
 
-    out = tmp_path_factory.mktemp("masked") / "split"
-    cmd = [str(Path(sys.executable).with_name("hmworld")), "render", f"out={out}", "num_clips=1", "seed=11",
-           "video.width=64", "video.height=64", "video.context_frames=21", "video.target_frames=21", "progress=false"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return Split(out)[0]
+    return Split(tiny_split)[0]
 
 
 def test_rendered_clip_exact_values_when_only_the_returning_subject_is_wrong(rendered_clip):

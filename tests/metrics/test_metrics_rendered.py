@@ -1,9 +1,6 @@
 """DSC on a clip rendered by the embedded renderer (`hmworld render`), read straight from the split files,
 with an injected background-subtraction detector (a COCO detector with random weights finds nothing)."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,16 +10,11 @@ from tests.metrics.testlib import ChangeDetector, recolour, vanish
 
 
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory):
+def rendered(small_split):
+    """The first clip of the shared small split (160x96), read from its files."""
     import cv2
 
-    out = tmp_path_factory.mktemp("split")
-    exe = Path(sys.executable).with_name("hmworld")
-    cmd = [str(exe), "render", f"out={out}", "num_clips=1", "seed=7", "video.width=160", "video.height=96",
-           "video.context_frames=21", "video.target_frames=21"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"hmworld render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-    (clip_dir,) = sorted((out / "clips").iterdir())
+    clip_dir = sorted((small_split / "clips").iterdir())[0]
     video = decode_video(clip_dir / "video.mp4")
     instances = np.load(clip_dir / "instances.npz")["instances"]
     events = json.loads((clip_dir / "events.json").read_text())

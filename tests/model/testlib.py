@@ -1,8 +1,8 @@
-"""Helpers for the training tests (a uniquely named module: several conftest.py files coexist under tests/).
+"""Helpers for the model and training tests.
 
 Everything is built offline: a tiny random-initialised AutoencoderKLWan and a tiny UMT5 encoder with a word-level
 tokenizer trained on a handful of sentences, saved to folders and loaded back through the pipeline's real loading
-code; a tiny split rendered by the embedded renderer; a synthetic HM-World release in the authors' raw layout.
+code; a synthetic HM-World release in the authors' raw layout.
 """
 from __future__ import annotations
 
@@ -11,17 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-TINY_SPLIT = ["video.width=64", "video.height=64", "video.context_frames=21", "video.target_frames=21",
-              "progress=false"]
-
-
-def render_tiny_split(out: Path, num_clips: int = 2, seed: int = 7) -> Path:
-    from hmworld.render_job import run_render
-    from tests.testlib import render_config
-
-    run_render(render_config(f"out={out}", f"num_clips={num_clips}", f"seed={seed}", *TINY_SPLIT))
-    return out
 
 
 def save_tiny_vae(folder: Path) -> Path:

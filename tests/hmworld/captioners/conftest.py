@@ -1,20 +1,10 @@
-"""Captioning tests: offline switches first, one small rendered split per session (copied per test, since the
-tests re-caption in place), and tiny random-initialised VLMs saved to folders and loaded back through the
-captioners' own loading code."""
-import os
+"""Captioner tests: their own rendered split (3 clips at 64x48, the captioners' frame size; copied per test, since
+the tests re-caption in place), and tiny random-initialised VLMs saved to folders and loaded back through the
+captioners' own loading code (offline: tests/environment.py)."""
 import shutil
-import tempfile
 from pathlib import Path
 
-# Before huggingface_hub / transformers import: nothing may be downloaded.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HMWORLD_OFFLINE"] = "1"
-# Remote code (the stand-in MiniCPM-V checkpoint) is copied into HF_MODULES_CACHE on load: keep it out of ~/.cache.
-os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="hmworld-hf-modules-"))
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-
-import pytest  # noqa: E402
+import pytest
 
 # Triton (imported by torch._dynamo, which transformers pulls in) crashes when it loads after the embedded
 # renderer's Mesa llvmpipe has initialised; loaded first, both work. Other test folders render in-process before
@@ -23,7 +13,9 @@ from hmworld.devices import load_triton_first  # noqa: E402
 
 load_triton_first()
 
-from tests.hmworld.captioners.testlib import TINY_VIDEO, render_config  # noqa: E402
+from tests.hmworld.captioners.testlib import TINY_VIDEO  # noqa: E402
+from tests.testlib import render_config  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def rendered_split(tmp_path_factory) -> Path:

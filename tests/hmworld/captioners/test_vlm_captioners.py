@@ -12,7 +12,8 @@ from hmworld.captioners import build_captioner
 from hmworld.captioners.recaption import clip_request, recaption_split, split_records
 from hmworld.captioners.vlm import CaptionerError
 
-from tests.hmworld.captioners.testlib import TINY_VIDEO, caption_config, render_config
+from tests.hmworld.captioners.testlib import TINY_VIDEO, caption_config
+from tests.testlib import render_config
 
 FAST = {"max_new_tokens": 12, "min_new_tokens": 4, "num_frames": 4}
 
