@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable
 
 import numpy as np
 
 from hmworld.benchmark.errors import BenchmarkError, open_complete_split
 from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
                                           write_clip_videos, write_submission_info)
+from hmworld.progress import SILENT, Progress
 from hmworld.video import read_video, remove_partial_videos
 
 
@@ -52,7 +53,7 @@ class BaselineReport:
 
 
 def predict_baseline(name: str, split: str | Path, out: str | Path,
-                     progress: Optional[Callable[[str, int], Any]] = None) -> BaselineReport:
+                     progress: Progress = SILENT) -> BaselineReport:
     if name not in PREDICTORS:
         raise BenchmarkError(f"name={name!r}: choose one of {sorted(PREDICTORS)}")
     fn, description = PREDICTORS[name]
@@ -87,11 +88,7 @@ def predict_baseline(name: str, split: str | Path, out: str | Path,
         context = read_video(clip.video_path, 0, clip.context_frames, max_frames=clip.context_frames + 1)
         return fn(context, clip.target_frames)
 
-    bar = progress(f"{name}", len(sp)) if progress else None
-    try:
-        written, already = write_clip_videos(sp, out, predict, fps, bar)
-    finally:
-        if bar:
-            bar.close()
+    with progress.start(name, len(sp)) as videos:
+        written, already = write_clip_videos(sp, out, predict, fps, videos.advance)
     write_submission_info(out, info)
     return BaselineReport(name, out, written, already, len(sp), time.perf_counter() - started)

@@ -28,6 +28,7 @@ from hmworld.benchmark.submission import SubmissionError
 from hmworld.benchmark.thumbs import encode_thumbnail, reentry_frames
 from hmworld.benchmark.validate import expected_for, refusal_message, validate_submission
 from hmworld.fsutil import sha256_file
+from hmworld.progress import SILENT, Progress
 from hmworld.split.schema import EventsFile, SubjectsFile
 # Every metric group, value key, package and weights need comes from the registry (one list).
 from hmworld.metrics.registry import GROUPS
@@ -362,12 +363,12 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
                      num_shards: int = 1, workers: int = 1, weights_dir: Optional[str] = None,
                      device: Optional[str] = None, yolo_weights: str = "yolo11x.pt", dsc_mode: str = "detect",
                      models=None, models_factory: Optional[str] = None, threads: Optional[int] = None,
-                     limit: Optional[int] = None, progress: Optional[Callable[[str, int], Any]] = None) -> ScoreReport:
+                     limit: Optional[int] = None, progress: Progress = SILENT) -> ScoreReport:
     """Validate `submission` against `split` and store per-clip scores in `results` (see the module doc).
 
     models: a MetricModels to use in this process (workers=1 only; tests inject tiny models this way).
     models_factory: 'module:function(weights_dir=, device=, yolo_weights=)' building one per worker.
-    progress: factory (label, total) -> object with advance() and close().
+    progress: hmworld.progress.Progress; counts "validating" (clips decoded) and "scoring" (clips scored).
     """
     started = time.perf_counter()
     metrics, workers, threads, limit, shard, num_shards = check_settings(metrics, workers, threads, limit, shard,
@@ -382,12 +383,8 @@ def score_submission(submission: str | Path, split: str | Path, results: str | P
     check_store_file(Path(results))     # a file that is not a results store is refused before any work
 
     with open_submission(submission, archive_limits(sp)) as root:
-        bar = progress("validating", len(mine)) if progress else None
-        try:
-            v = validate_submission(root, sp, decode_clips=mine, progress=bar.advance if bar else None)
-        finally:
-            if bar:
-                bar.close()
+        with progress.start("validating", len(mine)) as decoded:
+            v = validate_submission(root, sp, decode_clips=mine, progress=decoded.advance)
         validate_seconds = time.perf_counter() - started
         if v.fatal or (v.problems and not partial):
             raise SubmissionError(refusal_message(v, str(submission), partial_hint=not partial))
@@ -570,10 +567,10 @@ def _store_result(store: ResultsStore, key, plan: MetricPlan, task: ClipTask, re
 
 
 def _run_tasks(tasks: list[ClipTask], store: ResultsStore, key, plan: MetricPlan, spec: ModelSpec, models,
-               workers: int, report: ScoreReport, progress) -> None:
+               workers: int, report: ScoreReport, progress: Progress) -> None:
     if not tasks:
         return
-    bar = progress("scoring", len(tasks)) if progress else None
+    scored = progress.start("scoring", len(tasks))
     try:
         if workers == 1:
             local = models
@@ -583,8 +580,7 @@ def _run_tasks(tasks: list[ClipTask], store: ResultsStore, key, plan: MetricPlan
                 if local is None and any(g in LEARNED for g in task.groups):
                     local = spec.build()
                 _store_result(store, key, plan, task, run_clip(task, local), report)
-                if bar:
-                    bar.advance()
+                scored.advance()
             return
         import multiprocessing as mp
 
@@ -602,11 +598,9 @@ def _run_tasks(tasks: list[ClipTask], store: ResultsStore, key, plan: MetricPlan
                     for fut in sorted(finished, key=lambda f: pending[f].clip_id):
                         t = pending.pop(fut)
                         _store_result(store, key, plan, t, fut.result(), report)
-                        if bar:
-                            bar.advance()
+                        scored.advance()
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     finally:
-        if bar:
-            bar.close()
+        scored.close()

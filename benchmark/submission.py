@@ -19,6 +19,7 @@ import yaml
 
 from hmworld.errors import HMWorldError
 from hmworld.fsutil import atomic_write_text
+from hmworld.progress import NO_COUNT
 
 SUBMISSION_FORMAT_VERSION = 1
 SUBMISSION_YAML = "submission.yaml"
@@ -175,10 +176,10 @@ def video_name(clip_id: str) -> str:
 
 
 def write_clip_videos(clips, out: Path, frames_for: Callable[[Any], np.ndarray], fps: float,
-                      bar=None) -> tuple[int, int]:
+                      on_clip: Callable[[], None] = NO_COUNT.advance) -> tuple[int, int]:
     """One predicted video per clip into the submission folder `out`, each written whole or not at all; a clip
-    whose video is already there is skipped, so a killed run resumes. `bar` (optional) gets `.advance()` per
-    clip. Returns (written, already there)."""
+    whose video is already there is skipped, so a killed run resumes. `on_clip()` is called per clip (a
+    hmworld.progress counter's advance). Returns (written, already there)."""
     from hmworld.video import write_video_atomic
 
     written = already = 0
@@ -189,8 +190,7 @@ def write_clip_videos(clips, out: Path, frames_for: Callable[[Any], np.ndarray],
         else:
             write_video_atomic(dest, frames_for(clip), fps)
             written += 1
-        if bar:
-            bar.advance()
+        on_clip()
     return written, already
 
 

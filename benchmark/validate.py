@@ -17,11 +17,12 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from hmworld.benchmark.archive import within
 from hmworld.benchmark.submission import SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info, video_name
 from hmworld.fsutil import sha256_file
+from hmworld.progress import NO_COUNT
 
 VIDEO_SUFFIX = ".mp4"
 
@@ -180,11 +181,11 @@ def _content_id(root: Path, names: Iterable[str], hashes: dict[str, str]) -> str
 
 
 def validate_submission(root: Path, split, decode_clips: Optional[Iterable[str]] = None,
-                        progress=None) -> ValidationReport:
+                        progress: Callable[[], None] = NO_COUNT.advance) -> ValidationReport:
     """Check the submission folder `root` against `split` (a hmworld.split.Split).
 
     decode_clips: clips to decode completely (default: all); the others get the cheap header checks only.
-    progress: optional callable advanced once per decoded clip.
+    progress: called once per decoded clip (a hmworld.progress counter's advance).
     """
     fingerprint = split.fingerprint
     rows = {r["clip_id"]: r for r in split.manifest.to_dict("records")}
@@ -230,8 +231,7 @@ def validate_submission(root: Path, split, decode_clips: Optional[Iterable[str]]
             if not faults and clip_id in decode_set:
                 faults = check_decode(path, exp, includes_context)
                 decoded.append(clip_id)
-                if progress:
-                    progress()
+                progress()
             problems.extend(Problem(video_name(clip_id), f, clip_id=clip_id) for f in faults)
 
     hashes = {video_name(c): sha256_file(p) for c, p in clip_files.items()}

@@ -29,6 +29,7 @@ from hmworld.compositor import CompositionContext, Rejection, clip_id_for, compo
 from hmworld.errors import ConfigError, RenderFailure, SplitError
 from hmworld.events import REASONS, EventRules, PrefilterBatch, events_from_visibility, pixel_counts, prefilter
 from hmworld.fsutil import sha256_file, write_json
+from hmworld.progress import NO_COUNT, SILENT, Progress
 from hmworld.render import build_renderer
 from hmworld.render.base import Renderer
 from hmworld.split.format import CLIP_FILES, ClipRecord
@@ -134,7 +135,7 @@ class ClipRenderer:
         self.writer, self.settings = writer, settings
         self.bodies = bodies if bodies is not None else PrimitiveBodies(catalog)  # the renderer's body model
 
-    def render_slot(self, slot: int, report: RenderReport, on_frame: Callable[[], None] | None = None) -> ClipRecord:
+    def render_slot(self, slot: int, report: RenderReport, on_frame: Callable[[], None] = NO_COUNT.advance) -> ClipRecord:
         rejections: Counter = Counter()
         s = self.settings
         for attempt in range(s.max_attempts):
@@ -163,7 +164,7 @@ class ClipRenderer:
                          "catalog selection or raise compositor.max_attempts")
 
     def _render_with_retries(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
-                             on_frame: Callable[[], None] | None) -> ClipRecord | int:
+                             on_frame: Callable[[], None]) -> ClipRecord | int:
         """A failed render is discarded whole and the same candidate starts again from its first frame."""
         for retry in range(self.settings.max_retries_per_clip + 1):
             try:
@@ -174,7 +175,7 @@ class ClipRenderer:
         raise ClipFailed(spec.clip_id, f"{self.settings.max_retries_per_clip + 1} tries failed; last error: {last}")
 
     def _render_candidate(self, spec: ClipSpec, rejections: Counter, report: RenderReport,
-                          on_frame: Callable[[], None] | None) -> ClipRecord | int:
+                          on_frame: Callable[[], None]) -> ClipRecord | int:
         """The written clip's record, or the REASONS code for which its masks show no event."""
         s, v = self.settings, spec.video
         tmp = self.writer.begin_clip(spec.clip_id)
@@ -188,8 +189,7 @@ class ClipRenderer:
                     instances[f] = frame.instances
                     if depth is not None:
                         depth[f] = frame.depth
-                    if on_frame:
-                        on_frame()
+                    on_frame()
             if video.frames != spec.num_frames:
                 raise RuntimeError(f"renderer {self.renderer.name} gave {video.frames} of {spec.num_frames} frames")
             ids = [t.instance_id for t in spec.subjects]
@@ -250,11 +250,10 @@ def validate_run(cfg: DictConfig) -> tuple[int, int, int]:
     return num_clips, shard, num_shards
 
 
-def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderReport:
+def run_render(cfg: DictConfig, progress: Progress = SILENT) -> RenderReport:
     """Validate everything, then render this shard's missing clips and finalise the split.
 
-    `progress(total)` may return a callback object with `.clip()` and `.frame()` methods (the CLI passes a
-    rich progress bar); None renders silently.
+    `progress` (hmworld.progress; the CLI passes rich bars) counts "rendering clips" and "frames".
     """
     wall = time.perf_counter()
     num_clips, shard, num_shards = validate_run(cfg)
@@ -277,17 +276,14 @@ def run_render(cfg: DictConfig, progress: Callable | None = None) -> RenderRepor
     if todo:
         with build_renderer(cfg.renderer, catalog, read_depth=settings.save_depth) as renderer:
             job = ClipRenderer(ctx, catalog, renderer, captioner, writer, settings, bodies)
-            bar = progress(len(todo), ctx.video.num_frames) if progress else None
-            for slot in todo:
-                try:
-                    job.render_slot(slot, report, bar.frame if bar else None)
-                    report.written += 1
-                except ClipFailed as exc:
-                    report.failed_clips.append(exc.clip_id)
-                if bar:
-                    bar.clip()
-            if bar:
-                bar.close()
+            with progress.start("rendering clips", len(todo)) as clips, progress.start("frames") as frames:
+                for slot in todo:
+                    try:
+                        job.render_slot(slot, report, frames.advance)
+                        report.written += 1
+                    except ClipFailed as exc:
+                        report.failed_clips.append(exc.clip_id)
+                    clips.advance()
     captioner.close()
     report.split_info = writer.finalize(failed=report.failed_clips)
     report.wall_seconds = time.perf_counter() - wall

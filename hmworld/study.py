@@ -40,6 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 from hmworld.devices import select_device
 from hmworld.errors import ConfigError
 from hmworld.fsutil import atomic_write_bytes, atomic_write_text
+from hmworld.progress import SILENT, Progress
 
 STUDY_FORMAT = 1
 MODES = ("dynamic", "fov", "full", "local")
@@ -192,7 +193,7 @@ def _now() -> str:
 
 # ------------------------------------------------------------------------------------------------ ceiling floor
 def write_ceiling(split_root: Path, train_root: Path, model_cfg, out: Path, device: str = "cpu",
-                  progress: Callable | None = None) -> dict:
+                  progress: Progress = SILENT) -> dict:
     """The autoencoder ceiling as a submission: every test clip's target half encoded and decoded by the training
     split's autoencoder (patch_pca) or the model's VAE, at the split's size. Resumable per video."""
     import torch
@@ -228,12 +229,8 @@ def write_ceiling(split_root: Path, train_root: Path, model_cfg, out: Path, devi
         return to_uint8(video.permute(1, 0, 2, 3))
 
     clips = list(split)
-    bar = progress("ceiling", len(clips)) if progress else None
-    try:
-        written, already = write_clip_videos(clips, out, reconstruct, fps, bar)
-    finally:
-        if bar:
-            bar.close()
+    with progress.start("ceiling", len(clips)) as videos:
+        written, already = write_clip_videos(clips, out, reconstruct, fps, videos.advance)
     write_submission_info(out, SubmissionInfo(
         model="ceiling (autoencoder)", split_fingerprint=split.fingerprint, fps=int(fps) if fps.is_integer() else fps,
         includes_context=False, description=f"Reference ceiling: the ground truth's target half through {what}.",
@@ -256,42 +253,15 @@ def unit_name(mode: str, seed: int) -> str:
     return f"{mode}-s{seed}"
 
 
-class Progress:
-    """The stage bars: factories in the shape each library function takes (None: silent)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-
-    def render(self):
-        from hmworld.cli.ui import ClipProgress
-
-        return lambda clips, frames: ClipProgress(clips, frames, enabled=self.enabled)
-
-    def cache(self):
-        from hmworld.cli.cache import CacheProgress
-
-        return lambda nl, nt: CacheProgress(nl, nt, enabled=self.enabled)
-
-    def generate(self):
-        from hmworld.cli.generate import GenerateProgress
-
-        return lambda n, s: GenerateProgress(n, s, enabled=self.enabled)
-
-    def bars(self):
-        from hmworld.cli.score import bars
-
-        return bars(self.enabled)
-
-
-def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyReport:
-    """Run (or resume) the study of ``cfg`` into ``cfg.out``; returns what this run did."""
+def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: Progress = SILENT) -> StudyReport:
+    """Run (or resume) the study of ``cfg`` into ``cfg.out``; returns what this run did. ``progress`` gets every
+    stage's counters (hmworld.progress; `hmworld study` passes its rich bars)."""
     check_config(cfg)
     t_all = time.perf_counter()
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
     rec = StudyRecord.open(out, cfg)
     rep = StudyReport(out)
-    prog = Progress(bool(cfg.progress))
     model = cfg.model
     modes, seeds = list(cfg.modes), list(cfg.seeds)
     splits = {"train": out / "splits" / "train", "test": out / "splits" / "test"}
@@ -322,7 +292,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
         s = cfg.splits[which]
         rcfg = stage_config("render", [f"out={splits[which]}", f"partition={which}"], cfg.render,
                             extra={"num_clips": int(s.num_clips), "seed": int(s.seed), "progress": bool(cfg.progress)})
-        r = run_render(rcfg, progress=prog.render())
+        r = run_render(rcfg, progress=progress)
         if r.failed_clips or r.split_info.get("status") != "complete":
             raise ConfigError(f"split {splits[which]}: not complete ({len(r.failed_clips)} clip(s) failed to "
                               "render); rerun the study to retry them")
@@ -344,7 +314,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
         if which == "test" and vae_kind(mcfg) == "patch_pca":
             mcfg["vae"]["file"] = str(LatentCache(splits["train"], mcfg).autoencoder_path)
         lc = LatentCache(splits[which], mcfg)
-        r = lc.build(device=device, text_batch=int(cfg.cache.get("text_batch", 8)), progress=prog.cache())
+        r = lc.build(device=device, text_batch=int(cfg.cache.get("text_batch", 8)), progress=progress)
         info = {"latents_encoded": r.latents_encoded, "latents_skipped": r.latents_skipped,
                 "text_encoded": r.text_encoded}
         if r.autoencoder is not None:
@@ -416,7 +386,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
                             extra={"model_name": f"{model.get('name', 'hydra')} {mode} seed {seed}",
                                    "progress": bool(cfg.progress)})
         gdev = select_device(gcfg.get("device"))
-        r = generate_split(gcfg, Generator(ckpt, None, device=gdev), progress=prog.generate())
+        r = generate_split(gcfg, Generator(ckpt, None, device=gdev), progress=progress)
         return {"written": len(r.written), "already": len(r.skipped),
                 "seconds_per_clip": r.seconds / len(r.written) if r.written else None,
                 "retrieval": str(r.retrieval) if r.retrieval else None}
@@ -434,8 +404,8 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
         if name == "ceiling":
             gdev = select_device(cfg.generate.get("device") if cfg.generate else None)
             return write_ceiling(splits["test"], splits["train"], model, sub_dir(f"floor-{name}"), device=gdev,
-                                 progress=prog.bars())
-        r = predict_baseline(name, splits["test"], sub_dir(f"floor-{name}"), progress=prog.bars())
+                                 progress=progress)
+        r = predict_baseline(name, splits["test"], sub_dir(f"floor-{name}"), progress=progress)
         return {"written": r.written, "already": r.already}
 
     for f in cfg.floors:
@@ -453,7 +423,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print) -> StudyRe
         r = score_submission(sub_dir(name), splits["test"], results,
                              metrics=None if sc.get("metrics") is None else list(sc.metrics),
                              workers=int(sc.get("workers", 1)), weights_dir=sc.get("weights_dir"),
-                             device=sc.get("device"), threads=sc.get("threads"), progress=prog.bars())
+                             device=sc.get("device"), threads=sc.get("threads"), progress=progress)
         return {"submission_id": r.submission_id, "convention_version": r.convention_version,
                 "split_fingerprint": r.split_fingerprint, "scored": r.scored, "already": r.already,
                 "metrics": {m: s for m, (s, _) in r.metric_status.items()},

@@ -28,6 +28,7 @@ import torch
 
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import atomic_write_bytes
+from hmworld.progress import NO_COUNT, SILENT, Progress
 from hmworld.split import Split
 from hmworld.split.format import one_line
 
@@ -106,7 +107,7 @@ class LatentCache:
         clips = [(str(r.clip_id), str(r.video_sha256)) for r in self.split.manifest.itertuples()]
         return fit_identity(clips, g, settings)
 
-    def autoencoder(self, *, fit_missing: bool = False, progress: Callable | None = None):
+    def autoencoder(self, *, fit_missing: bool = False, progress: Callable[[], None] = NO_COUNT.advance):
         """The patch autoencoder of this cache: loaded and checked for identity, or (``fit_missing``) fitted on the
         split and saved atomically. Returns ``(autoencoder, fitted)``."""
         from .patch_autoencoder import FitSettings, PatchAutoencoder, fit, holdout_ids
@@ -215,9 +216,10 @@ class LatentCache:
             for tmp in clips.glob("*/.*.tmp"):  # left by a run killed mid-write (atomic_write_bytes' temp names)
                 tmp.unlink(missing_ok=True)
 
-    def build(self, *, device: str = "cpu", text_batch: int = 8, progress: Callable | None = None,
+    def build(self, *, device: str = "cpu", text_batch: int = 8, progress: Progress = SILENT,
               limit: int | None = None) -> CacheReport:
-        """Encode every clip whose latents or text entry is missing; skip the rest. Returns what was done."""
+        """Encode every clip whose latents or text entry is missing; skip the rest. Returns what was done.
+        `progress` counts "captions", "clips (VAE)" and, when the patch autoencoder is fitted, the clips read."""
         self._clean_temporaries()
         report = CacheReport(self.root, len(self.split))
         clips = list(self.split)
@@ -227,15 +229,15 @@ class LatentCache:
             need_lat, need_txt = need_lat[: int(limit)], need_txt[: int(limit)]
         report.latents_skipped = len(clips) - len(need_lat)
         report.text_skipped = len(clips) - len(need_txt)
-        bar = progress(len(need_lat), len(need_txt)) if progress else None
+        texts, latents_done = progress.start("captions", len(need_txt)), progress.start("clips (VAE)", len(need_lat))
         try:
             vae = None
             if self.kind == "patch_pca":
                 # Always present after a run (the trainer copies it into checkpoints); fitting is deterministic,
                 # so a deleted file is refitted identically.
                 t0 = time.perf_counter()
-                vae, report.autoencoder_fitted = self.autoencoder(
-                    fit_missing=True, progress=(lambda: bar.fit(1)) if bar and hasattr(bar, "fit") else None)
+                with progress.start("autoencoder fit (clips)") as fitting:
+                    vae, report.autoencoder_fitted = self.autoencoder(fit_missing=True, progress=fitting.advance)
                 report.autoencoder, report.autoencoder_meta = self.autoencoder_path, dict(vae.meta)
                 report.seconds_fit = time.perf_counter() - t0
             if need_txt:
@@ -249,8 +251,7 @@ class LatentCache:
                             self.text_path(clip), {"text": emb.contiguous()},
                             {"clip_id": clip.clip_id, "caption": one_line(clip.caption), "identity": self.text_ident})
                         report.text_encoded += 1
-                    if bar:
-                        bar.text(len(batch))
+                    texts.advance(len(batch))
                 del enc
                 report.seconds_text = time.perf_counter() - t0
             if need_lat:
@@ -273,11 +274,10 @@ class LatentCache:
                         {"clip_id": clip.clip_id, "num_context": g.context_latents, "identity": self.vae_ident})
                     report.latents_encoded += 1
                     report.encoded_ids.append(clip.clip_id)
-                    if bar:
-                        bar.latents(1)
+                    latents_done.advance()
                 report.seconds_latents = time.perf_counter() - t0
         finally:
-            if bar:
-                bar.close()
+            texts.close()
+            latents_done.close()
         return report
 

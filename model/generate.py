@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from hmworld.errors import ConfigError, HMWorldError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
+from hmworld.progress import NO_COUNT, SILENT, Progress
 from hmworld.split.format import one_line
 from hmworld.video import probe_video, read_video, write_video_atomic
 
@@ -115,7 +116,7 @@ class Generator:
 
     @torch.no_grad()
     def sample(self, ctx_latents: torch.Tensor, camera: torch.Tensor, text: torch.Tensor, target_latents: int,
-               sampler: Sampler, noise_key: str, progress: Callable | None = None,
+               sampler: Sampler, noise_key: str, progress: Callable[[], None] = NO_COUNT.advance,
                retrieval: list | None = None) -> torch.Tensor:
         """Target latents ``[1, z, Lt, h, w]`` for context latents ``[1, z, Lc, h, w]``; camera ``[Lc+Lt, 12]``.
 
@@ -230,7 +231,7 @@ class GenerateReport:
     retrieval: Path | None = None  # save_retrieval: the folder of per-clip retrieval logs
 
 
-def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> GenerateReport:
+def generate_split(cfg, gen: Generator, *, progress: Progress = SILENT) -> GenerateReport:
     from hmworld.benchmark.submission import SubmissionInfo, video_name, write_submission_info
     from hmworld.split import Split
 
@@ -274,7 +275,8 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
     save_retrieval = bool(cfg.get("save_retrieval")) and transformer_uses_memory(gen.model_cfg)[0]
     rdir = retrieval_dir(out)
     report.retrieval = rdir if save_retrieval else None
-    bar = progress(len(clips), sampler.steps) if progress else None
+    done = progress.start("clips", len(clips))
+    steps = progress.start("sampling steps", len(clips) * sampler.steps)
     t0 = time.perf_counter()
     try:
         for clip in clips:
@@ -284,8 +286,7 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
             # save_retrieval=true regenerates the same video, the noise being a function of (seed, clip id)).
             if dest.is_file() and not cfg.get("overwrite") and (not save_retrieval or rpath.is_file()):
                 report.skipped.append(clip.clip_id)
-                if bar:
-                    bar.clip()
+                done.advance()
                 continue
             ctx_lat, text = None, None
             if cache is not None and cache.latent_path(clip).is_file():
@@ -301,7 +302,7 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
             camera = clip_camera(clip, geom)
             log = [] if save_retrieval else None
             lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, clip.clip_id,
-                             progress=bar.step if bar else None, retrieval=log)
+                             progress=steps.advance, retrieval=log)
             video = gen.decode(lat, int(clip.row["height"]), int(clip.row["width"]))
             if save_retrieval:
                 write_retrieval(rpath, retrieval_record(log, gen, geom, sampler, clip.clip_id,
@@ -311,11 +312,10 @@ def generate_split(cfg, gen: Generator, *, progress: Callable | None = None) -> 
                                    f"{clip.target_frames} target frames")
             write_video_atomic(dest, video, float(clip.row["fps"]))
             report.written.append(clip.clip_id)
-            if bar:
-                bar.clip()
+            done.advance()
     finally:
-        if bar:
-            bar.close()
+        done.close()
+        steps.close()
     report.seconds = time.perf_counter() - t0
     if len(clips) == len(split):
         params = sum(p.numel() for p in gen.transformer.parameters())
@@ -373,7 +373,7 @@ def load_camera_json(path: str | Path, context_frames: int) -> tuple[np.ndarray,
     return c2w[:context_frames], c2w[context_frames:]
 
 
-def generate_clip(cfg, gen: Generator, *, progress: Callable | None = None) -> GenerateReport:
+def generate_clip(cfg, gen: Generator, *, progress: Progress = SILENT) -> GenerateReport:
     video_path = Path(cfg.video)
     if not video_path.is_file():
         raise ConfigError(f"video={video_path}: file not found")
@@ -399,21 +399,19 @@ def generate_clip(cfg, gen: Generator, *, progress: Callable | None = None) -> G
     out.mkdir(parents=True, exist_ok=True)
     name = cfg.get("name") or video_path.stem
     report = GenerateReport(out, sampler=sampler)
-    bar = progress(1, sampler.steps) if progress else None
+    done, steps = progress.start("clips", 1), progress.start("sampling steps", sampler.steps)
     t0 = time.perf_counter()
     try:
         ctx_lat = gen.encode_context(resize_crop(frames, geom.height, geom.width))
-        lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, str(name),
-                         progress=bar.step if bar else None)
+        lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, str(name), progress=steps.advance)
         video = gen.decode(lat, info.height, info.width)
         fps = float(cfg.get("fps") or info.fps or 15)
         write_video_atomic(out / f"{name}.mp4", video, fps)
         report.written.append(str(name))
-        if bar:
-            bar.clip()
+        done.advance()
     finally:
-        if bar:
-            bar.close()
+        done.close()
+        steps.close()
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -42,6 +42,7 @@ import torch
 
 from hmworld.errors import ConfigError
 from hmworld.fsutil import atomic_write_bytes
+from hmworld.progress import NO_COUNT
 
 from .components import VAE_SPATIAL_STRIDE, VAE_TEMPORAL_STRIDE, FrameGeometry, digest, to_plain
 
@@ -324,7 +325,7 @@ def halves(video: torch.Tensor, context_frames: int) -> list[torch.Tensor]:
 
 
 def fit(clips: Sequence, load: Callable, geometry: FrameGeometry, settings: FitSettings, identity: str,
-        heldout: Sequence = (), progress: Callable | None = None) -> PatchAutoencoder:
+        heldout: Sequence = (), progress: Callable[[], None] = NO_COUNT.advance) -> PatchAutoencoder:
     """Fit on ``clips`` (objects with ``clip_id``), reading each with ``load(clip) -> [3, T, H, W]`` in [-1, 1];
     the reconstruction PSNR on ``heldout`` (else on the fitting clips) goes into the metadata."""
     from hmworld.metrics.pixel import psnr
@@ -344,8 +345,7 @@ def fit(clips: Sequence, load: Callable, geometry: FrameGeometry, settings: FitS
                 p = first_patches(half) if kind == "first" else group_patches(half)
                 parts.append(p.reshape(-1, p.shape[-1]))
             moments[kind].add(_draw(torch.cat(parts), per_clip, gen))
-        if progress:
-            progress()
+        progress()
     ae = PatchAutoencoder({k: moments[k].basis(settings.channels, settings.normalise) for k in KINDS},
                           {"identity": identity, "settings": settings.__dict__,
                            "geometry": [geometry.context_frames, geometry.target_frames, geometry.height,
@@ -359,8 +359,7 @@ def fit(clips: Sequence, load: Callable, geometry: FrameGeometry, settings: FitS
         for half in halves(video, geometry.context_frames):
             rec = ae.reconstruct(half)[0]
             values.append(psnr(to_uint8(rec), to_uint8(half[0])).value)
-        if progress:
-            progress()
+        progress()
     ae.meta.update(psnr_db=float(np.mean(values)), psnr_on=on, psnr_clips=sorted(c.clip_id for c in eval_clips))
     return ae
 

@@ -11,6 +11,8 @@ from typing import Callable
 
 import torch
 
+from hmworld.progress import NO_COUNT
+
 
 def shift_sigmas(sigmas: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * sigmas / (1.0 + (shift - 1.0) * sigmas)
@@ -61,7 +63,7 @@ def sampling_sigmas(steps: int, shift: float) -> torch.Tensor:
 
 @torch.no_grad()
 def euler_sample(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor, *,
-                 steps: int, shift: float, progress: Callable[[], None] | None = None) -> torch.Tensor:
+                 steps: int, shift: float, progress: Callable[[], None] = NO_COUNT.advance) -> torch.Tensor:
     """Integrate ``dx/dsigma = v(x, t)`` from sigma = 1 (``noise``) to 0 with Euler steps; returns x0.
 
     ``velocity(x, timestep)`` gets the current target latents and the timestep ``1000 * sigma`` ``[B]``.
@@ -72,8 +74,7 @@ def euler_sample(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         t = torch.full((x.shape[0],), float(sigmas[i]) * 1000.0, device=x.device)
         v = velocity(x, t).float()
         x = x + (float(sigmas[i + 1]) - float(sigmas[i])) * v
-        if progress is not None:
-            progress()
+        progress()
     return x
 
 

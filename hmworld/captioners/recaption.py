@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from hmworld.catalog import Catalog, load_catalog
 from hmworld.clipspec import ClipSpec
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
+from hmworld.progress import SILENT, Progress
 from hmworld.split.format import CLIP_JSON, ClipRecord
 from hmworld.split import schema
 from hmworld.split.reader import read_split_info
@@ -134,11 +135,11 @@ def split_catalog(info: dict) -> Catalog | None:
 
 
 def recaption_split(split: str | Path, captioner: Captioner, batch_size: int | None = None, force: bool = False,
-                    limit: int | None = None, progress: Callable[[int], object] | None = None,
+                    limit: int | None = None, progress: Progress = SILENT,
                     keep_examples: int = 3, catalog: Catalog | None = None) -> CaptionReport:
     """Caption every clip of `split` whose caption_source is not `captioner.name` (every clip with `force`).
 
-    `progress(total)` may return an object with `.advance(n)` and `.close()` (the CLI's rich bar). `catalog`
+    `progress` (hmworld.progress) counts the clips captioned. `catalog`
     defaults to the one the split was rendered from (loading it parses every catalog YAML: pass one to reuse).
     """
     wall = time.perf_counter()
@@ -163,8 +164,7 @@ def recaption_split(split: str | Path, captioner: Captioner, batch_size: int | N
         t0 = time.perf_counter()
         captioner.ensure_loaded()
         report.load_seconds = time.perf_counter() - t0
-    bar = progress(len(todo)) if progress else None
-    try:
+    with progress.start("captioning clips", len(todo)) as captioned:
         for start in range(0, len(todo), size):
             batch = todo[start:start + size]
             requests = [clip_request(d, r, catalog) for d, r in batch]
@@ -179,11 +179,7 @@ def recaption_split(split: str | Path, captioner: Captioner, batch_size: int | N
             for (_, r), text in zip(batch, captions):
                 if len(report.examples) < keep_examples:
                     report.examples.append((r.clip_id, text))
-            if bar is not None:
-                bar.advance(len(batch))
-    finally:
-        if bar is not None:
-            bar.close()
+            captioned.advance(len(batch))
     report.wall_seconds = time.perf_counter() - wall
     return report
 

@@ -4,32 +4,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import command, console, started_progress, user_errors
-
-
-class CacheProgress:
-    """Two bars: captions encoded (by batch) and clips encoded by the VAE."""
-
-    def __init__(self, latents: int, texts: int, enabled: bool = True):
-        self.progress = started_progress(enabled)
-        self._text = self.progress.add_task("captions", total=texts)
-        self._lat = self.progress.add_task("clips (VAE)", total=latents)
-        self._fit = None
-
-    def fit(self, n: int) -> None:
-        """patch_pca: clips read to fit the autoencoder (and to measure its held-out PSNR)."""
-        if self._fit is None:
-            self._fit = self.progress.add_task("autoencoder fit (clips)", total=None)
-        self.progress.advance(self._fit, n)
-
-    def text(self, n: int) -> None:
-        self.progress.advance(self._text, n)
-
-    def latents(self, n: int) -> None:
-        self.progress.advance(self._lat, n)
-
-    def close(self) -> None:
-        self.progress.stop()
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def cache(cfg: DictConfig) -> None:
@@ -45,8 +20,9 @@ def cache(cfg: DictConfig) -> None:
         lc = LatentCache(split, cfg.model, cfg.cache_dir)
         from hmworld.devices import select_device
 
-        report = lc.build(device=select_device(cfg.device), text_batch=cfg.text_batch, limit=cfg.limit,
-                          progress=lambda nl, nt: CacheProgress(nl, nt, enabled=bool(cfg.progress)))
+        with bars(cfg.progress) as progress:
+            report = lc.build(device=select_device(cfg.device), text_batch=cfg.text_batch, limit=cfg.limit,
+                              progress=progress)
     g = lc.geometry
     t = Table(title=f"cache {report.root}", show_header=False, title_justify="left")
     t.add_row("split", f"{lc.split.root} ({report.clips} clips)")

@@ -4,21 +4,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import command, console, started_progress, user_errors
-
-
-class CaptionProgress:
-    """Clips captioned, advanced once per batch (a batch is also the unit that is committed to disk)."""
-
-    def __init__(self, total: int, enabled: bool = True):
-        self.progress = started_progress(enabled, "captioning clips")
-        self.task = self.progress.add_task("clips", total=total)
-
-    def advance(self, n: int) -> None:
-        self.progress.advance(self.task, n)
-
-    def close(self) -> None:
-        self.progress.stop()
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def summary(report) -> Table:
@@ -46,8 +32,9 @@ def caption(cfg: DictConfig) -> None:
         open_split(cfg.split)  # a wrong folder is named before a model is resolved or loaded
         captioner = build_captioner(cfg.captioner)
         try:
-            report = recaption_split(cfg.split, captioner, batch_size=cfg.batch_size, force=bool(cfg.force),
-                                     limit=cfg.limit, progress=lambda n: CaptionProgress(n, enabled=bool(cfg.progress)))
+            with bars(cfg.progress) as progress:
+                report = recaption_split(cfg.split, captioner, batch_size=cfg.batch_size, force=bool(cfg.force),
+                                         limit=cfg.limit, progress=progress)
         finally:
             captioner.close()
     console.print(summary(report))

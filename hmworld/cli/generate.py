@@ -4,24 +4,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import command, console, started_progress, user_errors
-
-
-class GenerateProgress:
-    def __init__(self, clips: int, steps: int, enabled: bool = True):
-        self.progress = started_progress(enabled)
-        self.steps = steps
-        self._clips = self.progress.add_task("clips", total=clips)
-        self._steps = self.progress.add_task("sampling steps", total=clips * steps)
-
-    def step(self) -> None:
-        self.progress.advance(self._steps)
-
-    def clip(self) -> None:
-        self.progress.advance(self._clips)
-
-    def close(self) -> None:
-        self.progress.stop()
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def generate(cfg: DictConfig) -> None:
@@ -54,7 +37,8 @@ def generate(cfg: DictConfig) -> None:
         except FileNotFoundError as exc:
             raise ConfigError(f"checkpoint={cfg.checkpoint}: {exc}") from exc
         run = generate_clip if single else generate_split
-        report = run(cfg, gen, progress=lambda n, s: GenerateProgress(n, s, enabled=bool(cfg.progress)))
+        with bars(cfg.progress) as progress:
+            report = run(cfg, gen, progress=progress)
     s = report.sampler
     t = Table(title=f"generated into {report.out}", show_header=False, title_justify="left")
     t.add_row("checkpoint", f"{cfg.checkpoint} (step {gen.meta.get('global_step')})")

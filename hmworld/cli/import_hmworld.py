@@ -4,40 +4,20 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.ui import command, console, started_progress, user_errors
-
-
-class _Bar:
-    def __init__(self, total: int, enabled: bool):
-        self.progress = started_progress(enabled, "importing clips")
-        self.task = self.progress.add_task("clips", total=total)
-
-    def __call__(self, n: int) -> None:
-        self.progress.advance(self.task, n)
-        if self.progress.finished:
-            self.progress.stop()
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def import_hmworld(cfg: DictConfig) -> None:
     from hmworld.errors import ConfigError
     from hmworld.split.import_release import import_release
 
-    bars = []
-
-    def make_bar(n):
-        bars.append(_Bar(n, bool(cfg.progress)))
-        return bars[-1]
-
     with user_errors():
         for key in ("src", "out"):
             if OmegaConf.is_missing(cfg, key):
                 raise ConfigError(f"{key}=DIR is required")
-        try:
+        with bars(cfg.progress) as progress:
             report = import_release(cfg.src, cfg.out, partition=cfg.partition, hfov_deg=cfg.hfov_deg,
-                                    limit=cfg.limit, progress=make_bar)
-        finally:
-            for b in bars:
-                b.progress.stop()
+                                    limit=cfg.limit, progress=progress)
     info = report.info or {}
     t = Table(title=f"split {report.out}", show_header=False, title_justify="left")
     t.add_row("status", f"{info.get('status')} ({info.get('num_clips_written')}/{info.get('num_clips')} clips)")

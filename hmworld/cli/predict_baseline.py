@@ -4,20 +4,19 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from hmworld.cli.score import bars
 from hmworld.benchmark.text import terminal as T
-from hmworld.cli.ui import command, console, user_errors
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def predict_baseline(cfg: DictConfig) -> None:
     from hmworld.benchmark.baselines import predict_baseline as run
     from hmworld.benchmark.errors import BenchmarkError
 
-    with user_errors():
+    with user_errors(), bars(cfg.progress) as progress:
         for k in ("split", "out"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld predict-baseline name=repeat-last split=DIR out=DIR)")
-        report = run(cfg.name, cfg.split, cfg.out, progress=bars(bool(cfg.progress)))
+        report = run(cfg.name, cfg.split, cfg.out, progress=progress)
     t = Table(title=T(f"submission {report.out}"), show_header=False, title_justify="left")
     t.add_row("predictor", report.name)
     t.add_row("this run", f"{report.written} videos written, {report.already} already there ({report.clips} clips)")

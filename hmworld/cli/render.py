@@ -4,7 +4,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 from rich.table import Table
 
-from hmworld.cli.ui import ClipProgress, command, console, user_errors
+from hmworld.cli.ui import bars, command, console, user_errors
 from hmworld.render_job import RenderReport, run_render
 
 
@@ -53,8 +53,8 @@ def summary(report: RenderReport) -> Table:
 
 
 def render(cfg: DictConfig) -> None:
-    with user_errors():
-        report = run_render(cfg, progress=lambda clips, frames: ClipProgress(clips, frames, enabled=cfg.progress))
+    with user_errors(), bars(cfg.progress) as progress:
+        report = run_render(cfg, progress=progress)
     table = clip_table(report.out)
     if table is not None:
         console.print(table)

@@ -6,28 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
 from hmworld.benchmark.text import terminal as T
-from hmworld.cli.ui import command, console, started_progress, user_errors
-
-
-class Bar:
-    """One rich progress bar with counts, elapsed time and ETA; `advance()` per item."""
-
-    def __init__(self, label: str, total: int, enabled: bool = True):
-        self.progress = started_progress(enabled, label, rate=True)
-        self.task = self.progress.add_task(label, total=total, rate="")
-
-    def advance(self, n: int = 1) -> None:
-        self.progress.advance(self.task, n)
-        t = self.progress.tasks[self.task]
-        if t.speed:
-            self.progress.update(self.task, rate=f"{1 / t.speed:.2f} s/clip" if t.speed < 1 else f"{t.speed:.1f} clips/s")
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
-def bars(enabled: bool):
-    return lambda label, total: Bar(label, total, enabled=enabled)
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def _fmt(v) -> str:
@@ -66,7 +45,7 @@ def score(cfg: DictConfig) -> None:
     from hmworld.benchmark.errors import BenchmarkError
     from hmworld.benchmark.scoring import score_submission
 
-    with user_errors():
+    with user_errors(), bars(cfg.progress) as progress:
         for k in ("submission", "split", "results"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld score submission=DIR split=DIR results=FILE.sqlite)")
@@ -75,7 +54,7 @@ def score(cfg: DictConfig) -> None:
             cfg.submission, cfg.split, cfg.results, metrics=metrics, partial=bool(cfg.partial), shard=int(cfg.shard),
             num_shards=int(cfg.num_shards), workers=int(cfg.workers), weights_dir=cfg.weights_dir, device=cfg.device,
             yolo_weights=cfg.yolo_weights, dsc_mode=cfg.dsc_mode, models_factory=cfg.models_factory,
-            threads=cfg.threads, limit=cfg.limit, progress=bars(bool(cfg.progress)))
+            threads=cfg.threads, limit=cfg.limit, progress=progress)
     console.print(summary(report))
 
 

@@ -8,19 +8,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from hmworld.cli.ui import command, console, err_console, started_progress, user_errors
-
-
-class _Bar:
-    def __init__(self, total: int, enabled: bool):
-        self.progress = started_progress(enabled, "reading clips")
-        self.task = self.progress.add_task("clips", total=total)
-
-    def __call__(self) -> None:
-        self.progress.advance(self.task)
-
-    def stop(self) -> None:
-        self.progress.stop()
+from hmworld.cli.ui import bars, command, console, err_console, user_errors
 
 
 def _fmt(v) -> str:
@@ -78,12 +66,6 @@ def summary_tables(report) -> list[Table]:
 def stats(cfg: DictConfig) -> None:
     from hmworld.stats import StatsError, build_card
 
-    bars: list[_Bar] = []
-
-    def progress(total: int):
-        bars.append(_Bar(total, bool(cfg.progress)))
-        return bars[-1]
-
     with user_errors():
         if OmegaConf.is_missing(cfg, "split") or cfg.split in (None, ""):
             raise StatsError("split=DIR is required (hmworld stats split=DIR [reference=FILE] [out=DIR])")
@@ -92,13 +74,10 @@ def stats(cfg: DictConfig) -> None:
                 raise StatsError(f"{key}={cfg[key]} must be true or false")
         if cfg.strict and cfg.reference in (None, ""):
             raise StatsError("strict=true needs reference=FILE (a profile to compare with), e.g. reference=hmworld_examples")
-        try:
+        with bars(cfg.progress) as progress:
             report = build_card(str(cfg.split), out=None if cfg.out in (None, "") else str(cfg.out),
                                 reference=None if cfg.reference in (None, "") else str(cfg.reference),
                                 progress=progress)
-        finally:
-            for b in bars:
-                b.stop()
     for w in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     for t in summary_tables(report):

@@ -7,7 +7,7 @@ import sys
 from omegaconf import DictConfig
 from rich.table import Table
 
-from hmworld.cli.ui import command, console, user_errors
+from hmworld.cli.ui import bars, command, console, user_errors
 
 
 def presets() -> list[str]:
@@ -20,8 +20,8 @@ def presets() -> list[str]:
 def study(cfg: DictConfig) -> None:
     from hmworld.study import run_study
 
-    with user_errors():
-        report = run_study(cfg, say=lambda m: console.print(m, highlight=False, markup=False))
+    with user_errors(), bars(cfg.progress) as progress:
+        report = run_study(cfg, say=lambda m: console.print(m, highlight=False, markup=False), progress=progress)
     import json
 
     data = json.loads((report.out / "study.json").read_text())

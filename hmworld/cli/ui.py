@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rich.console import Console
 from rich.text import Text
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn
+from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
 from hmworld.errors import HMWorldError
+from hmworld.progress import Counter, Progress
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -20,35 +21,57 @@ console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 
-def started_progress(enabled: bool, label: str = "{task.description}", rate: bool = False) -> Progress:
+def started_progress(enabled: bool, label: str = "{task.description}", rate: bool = False) -> RichProgress:
     """The one progress-bar layout of every command: label, bar, done/total, [rate], elapsed, ETA; started."""
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn()]
     if rate:
         columns.append(TextColumn("{task.fields[rate]}"))
-    progress = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled)
+    progress = RichProgress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                            disable=not enabled)
     progress.start()
     return progress
 
 
-class ClipProgress:
-    """A two-line bar: clips written, and frames rendered (which also drives the ETA between clips)."""
+class Bars(Progress):
+    """The CLI's hmworld.progress.Progress: each counter a job starts is a rich bar in the one layout of every
+    command (name, bar, done/total, rate, elapsed, ETA); a closed counter's bar is hidden. `enabled=False`
+    (`progress=false`) draws nothing. Closed by the command when it is done (see `bars`): the last frame lists
+    every counter of the run."""
 
-    def __init__(self, total_clips: int, frames_per_clip: int, label: str = "rendering", enabled: bool = True):
+    def __init__(self, enabled: bool = True):
         self.progress = started_progress(enabled, rate=True)
-        self.clips = self.progress.add_task(f"{label} clips", total=total_clips, rate="")
-        self.frames = self.progress.add_task("frames", total=None, rate="")
 
-    def frame(self) -> None:
-        self.progress.advance(self.frames)
-        task = self.progress.tasks[self.frames]
-        if task.speed:
-            self.progress.update(self.frames, rate=f"{task.speed:.1f} fps")
-
-    def clip(self) -> None:
-        self.progress.advance(self.clips)
+    def start(self, name: str, total: int | None = None) -> Counter:
+        return _Bar(self.progress, self.progress.add_task(name, total=total, rate=""))
 
     def close(self) -> None:
+        for task in self.progress.tasks:  # the last frame shows every counter of the run, closed ones too
+            self.progress.update(task.id, visible=True)
         self.progress.stop()
+
+
+class _Bar(Counter):
+    def __init__(self, progress: RichProgress, task: TaskID):
+        self.progress, self.task = progress, task
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.task, n)
+        speed = next(t.speed for t in self.progress.tasks if t.id == self.task)
+        if speed:
+            self.progress.update(self.task, rate=f"{speed:.1f}/s" if speed >= 1 else f"{1 / speed:.2f} s each")
+
+    def close(self) -> None:
+        self.progress.update(self.task, visible=False)
+
+
+@contextmanager
+def bars(enabled: bool) -> Iterator[Bars]:
+    """`with bars(cfg.progress) as progress: run(..., progress=progress)`: the bars stop however the run ends."""
+    shown = Bars(enabled)
+    try:
+        yield shown
+    finally:
+        shown.close()
 
 
 @contextmanager

@@ -23,12 +23,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from hmworld.errors import ConfigError, SplitError
 from hmworld.fsutil import read_json, sha256_file, write_json
+from hmworld.progress import SILENT, Progress
 from hmworld.split.format import CLIP_FILES, ClipRecord, one_line
 from hmworld.split.schema import (CameraFile, EventsFile, ExitEntry, SubjectEntry, SubjectEvents, SubjectFrame,
                                   SubjectsFile)
@@ -241,7 +242,7 @@ def release_clip_id(rel: str, partition: str) -> str:
 
 
 def import_release(src: str | Path, out: str | Path, *, partition: str = "release", hfov_deg: float = 90.0,
-                   limit: int | None = None, progress: Callable | None = None) -> ImportReport:
+                   limit: int | None = None, progress: Progress = SILENT) -> ImportReport:
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ConfigError(f"src={src}: not a folder")
@@ -258,7 +259,7 @@ def import_release(src: str | Path, out: str | Path, *, partition: str = "releas
         raise ConfigError(f"{src / 'captions.txt'}: two paths map to the same clip id")
     writer.remove_stale(ids)
     report = ImportReport(out)
-    bar = progress(len(entries)) if progress else None
+    imported = progress.start("importing clips", len(entries))
     try:
         for slot, ((rel, caption), clip_id) in enumerate(zip(entries, ids)):
             if writer.has_clip(clip_id):
@@ -273,9 +274,9 @@ def import_release(src: str | Path, out: str | Path, *, partition: str = "releas
                     raise
                 report.written += 1
                 report.events_dropped += dropped
-            if bar:
-                bar(1)
+            imported.advance()
     finally:
+        imported.close()
         report.info = writer.finalize()
     return report
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from hmworld.fsutil import atomic_write_json, atomic_write_text
+from hmworld.progress import SILENT, Progress
 from hmworld.stats import figures as F
 from hmworld.stats.collect import CardData, StatsError, collect
 from hmworld.stats.profile import Check, Profile, compare, load_profile
@@ -92,7 +92,7 @@ def card_document(card: CardData, checks: list[Check], profile: Profile | None) 
 
 
 def build_card(split: str | Path, out: str | Path | None = None, reference: str | None = None,
-               progress: Callable[[int], Callable[[], None]] | None = None) -> CardReport:
+               progress: Progress = SILENT) -> CardReport:
     """Everything `hmworld stats` does; bad input raises StatsError before anything is written."""
     from hmworld.stats.page import html_page
 

@@ -13,11 +13,12 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from hmworld.errors import HMWorldError
+from hmworld.progress import SILENT, Progress
 from hmworld.split import schema
 from hmworld.split.format import CLIP_FILES, CLIPS_DIR, MANIFEST
 from hmworld.split.schema import CameraFile, EventsFile, SchemaError, SubjectsFile, short
@@ -251,10 +252,10 @@ class CardData:
         return [it.get(name) for it in items]
 
 
-def collect(root: str | Path, progress: Callable[[int], Callable[[], None]] | None = None) -> CardData:
-    """Read every clip of the split and compute its figures. `progress(total)` returns a per-clip callback."""
+def collect(root: str | Path, progress: Progress = SILENT) -> CardData:
+    """Read every clip of the split and compute its figures; `progress` counts the clips read."""
     rows = split_rows(root)
-    tick = progress(len(rows.rows)) if progress else None
+    read = progress.start("reading clips", len(rows.rows))
     clips, events, subjects = [], [], []
     counts = {k: Counter() for k in ("scene", "subject", "subject_trajectory", "camera_trajectory")}
     cs = []
@@ -271,8 +272,8 @@ def collect(root: str | Path, progress: Callable[[int], Callable[[], None]] | No
             counts["subject"][_label(s.name)] += 1
         for traj in _names(row.get("trajectories")):
             counts["subject_trajectory"][_label(traj)] += 1
-        if tick:
-            tick()
+        read.advance()
+    read.close()
     ordered = {k: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for k, c in counts.items()}
     ctx = int(np.median(cs)) if cs else None
     return CardData(rows, clips, events, subjects, ordered, ctx)
