@@ -78,6 +78,8 @@ def _local_or_hub(path: str, what: str, key: str) -> Path:
 def pretrained_parts(model_cfg) -> list[tuple[str, str, str, str | None, str | None, tuple[str, ...]]]:
     """The pretrained weights a model config loads, without loading or fetching anything (none for the tiny
     configuration), for `hmworld weights`: (key, what, setting, folder or repo id, subfolder, files it must hold)."""
+    from hmworld.configs.model import as_model_config
+
     m = as_model_config(model_cfg)
     t, v, x = m.transformer, m.vae, m.text_encoder
     parts = []
