@@ -32,7 +32,9 @@ case "$mode" in
     test)
         pip install -e ".[test]"
         # vbench pins old timm/transformers; its inner functions run fine beside ours (parity tests only).
-        pip install --no-deps vbench openai-clip decord ;;
+        # dreamsim (MIT) ships the DINO repository's vision_transformer.py (Apache-2.0, header kept): the class
+        # VBench's subject consistency loads, for the DINO parity test; only that file is used (no deps needed).
+        pip install --no-deps vbench openai-clip decord dreamsim==0.2.1 ;;
     *) echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;
 esac
 echo "setup: .venv ready ($mode)"
