@@ -74,16 +74,32 @@ def bars(enabled: bool) -> Iterator[Bars]:
         shown.close()
 
 
+def in_multirun_job() -> bool:
+    """True inside one job of a Hydra multirun (`--multirun`, any launcher, submitit's included)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+    except ImportError:  # pragma: no cover - hydra is a base dependency
+        return False
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Print toolkit errors (HMWorldError) without a traceback and exit with status 2: `error: <message>` on one
     line; a message that lists problems (one per line, as scoring's and merging's do) keeps its lines.
 
     The text is shown as plain text, never markup (messages quote settings like "[min, max]"), and every line
-    is made plain first: messages quote submissions, stores and files written by strangers (hmworld.benchmark.text)."""
+    is made plain first: messages quote submissions, stores and files written by strangers (hmworld.benchmark.text).
+
+    Inside a multirun job the error is raised instead: Hydra hands it back to the launching process (submitit
+    pickles it across), whose own user_errors (in `command`) prints it the same way. An exit here would leave the
+    launcher only a job that "produced no output", and a traceback."""
     try:
         yield
     except HMWorldError as exc:
+        if in_multirun_job():
+            raise
         from hmworld.benchmark.text import plain
 
         first, *rest = str(exc).strip().splitlines() or [""]
