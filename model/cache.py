@@ -32,7 +32,7 @@ from hmworld.progress import NO_COUNT, SILENT, Progress
 from hmworld.split import Split
 from hmworld.split.format import one_line
 
-from .components import (build_text_encoder, build_vae, digest, text_identity, to_plain,
+from .components import (as_model_config, build_text_encoder, build_vae, digest, text_identity,
                          vae_identity, vae_kind)
 from .dataset import clip_camera, geometry_for, resize_crop
 
@@ -87,17 +87,17 @@ class LatentCache:
         (e.g. the training split's, to encode a test split), taken as it is."""
         from .patch_autoencoder import FitSettings, fit_identity, read_meta
 
-        vcfg = to_plain(self.model_cfg["vae"])
+        vcfg = as_model_config(self.model_cfg).vae
         settings = FitSettings.from_cfg(vcfg)
-        if vcfg.get("file"):
-            self.autoencoder_path, self.autoencoder_explicit = Path(vcfg["file"]), True
+        if vcfg.file:
+            self.autoencoder_path, self.autoencoder_explicit = Path(vcfg.file), True
             meta = read_meta(self.autoencoder_path)
             got = int((meta.get("settings") or {}).get("channels", -1))
             if got != settings.channels:
-                raise ConfigError(f"model.vae.file={vcfg['file']}: fitted with {got} channels, but "
+                raise ConfigError(f"model.vae.file={vcfg.file}: fitted with {got} channels, but "
                                   f"model.vae.channels={settings.channels}")
             if "identity" not in meta:
-                raise ConfigError(f"model.vae.file={vcfg['file']}: no identity in its metadata: not written by "
+                raise ConfigError(f"model.vae.file={vcfg.file}: no identity in its metadata: not written by "
                                   "`hmworld cache`")
             return meta["identity"]
         g = self.geometry
@@ -125,7 +125,7 @@ class LatentCache:
         if self.autoencoder_explicit or not fit_missing:
             raise SplitError(f"{path}: patch autoencoder missing; run `hmworld cache split={self.split.root}` with "
                              "the same model settings first")
-        settings = FitSettings.from_cfg(self.model_cfg["vae"])
+        settings = FitSettings.from_cfg(as_model_config(self.model_cfg).vae)
         g = self.geometry
         held = set(holdout_ids(self.split.clip_ids, settings.holdout_fraction, settings.seed))
         clips = list(self.split)
@@ -135,7 +135,7 @@ class LatentCache:
         return ae, True
 
     def z_dim_label(self) -> str:
-        return f"{int(to_plain(self.model_cfg['vae']).get('channels', 16))} channels"
+        return f"{as_model_config(self.model_cfg).vae.channels} channels"
 
     def _decoded(self, clip) -> torch.Tensor:
         g = self.geometry

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 import torch
 
+from hmworld.configs.model import ModelConfig, as_model_config  # noqa: F401 (ModelConfig: re-exported)
 from hmworld.devices import torch_dtype
 from hmworld.errors import ConfigError
 from hmworld.split.format import one_line
@@ -122,35 +123,35 @@ def build_transformer(model_cfg, *, seed: int = 0):
     seeded random init of ``config`` (float32, for from-scratch training)."""
     from .transformer_hydra import HyDRATransformer3DModel
 
-    tcfg = to_plain(model_cfg["transformer"])
-    config = dict(tcfg.get("config") or {})
+    t = as_model_config(model_cfg).transformer
+    config = dict(t.config)
     for key in ("patch_size", "memory_kernel", "fov_depths"):
         if key in config and config[key] is not None:
             config[key] = tuple(config[key])
-    pretrained = tcfg.get("pretrained")
-    dtype = dtype_of(tcfg.get("dtype"), torch.float32)
-    if pretrained:
-        folder = _local_or_hub(pretrained, "Wan transformer weights", "model.transformer.pretrained")
-        folder = _subfolder(folder, tcfg.get("subfolder"))
+    dtype = dtype_of(t.dtype, torch.float32)
+    if t.pretrained:
+        folder = _local_or_hub(t.pretrained, "Wan transformer weights", "model.transformer.pretrained")
+        folder = _subfolder(folder, t.subfolder)
         hydra_keys = {k: v for k, v in config.items() if k in HyDRATransformer3DModel.HYDRA_CONFIG_KEYS}
         gen = torch.Generator().manual_seed(int(seed))
         model = HyDRATransformer3DModel.from_wan_pretrained(
-            folder, torch_dtype=dtype, hydra_checkpoint=tcfg.get("hydra_checkpoint"), generator=gen, **hydra_keys)
+            folder, torch_dtype=dtype, hydra_checkpoint=t.hydra_checkpoint, generator=gen, **hydra_keys)
         return model
     if not config:
         raise ConfigError("model.transformer: give either `pretrained` (Wan weights) or `config` (random init)")
     with seeded(seed):
         model = HyDRATransformer3DModel(**config)
-    if tcfg.get("hydra_checkpoint"):
+    if t.hydra_checkpoint:
         from .checkpoint import load_hydra_checkpoint
 
-        load_hydra_checkpoint(model, tcfg["hydra_checkpoint"])
+        load_hydra_checkpoint(model, t.hydra_checkpoint)
     return model if dtype == torch.float32 else model.to(dtype)
 
 
 def transformer_uses_memory(model_cfg) -> tuple[bool, int]:
     """(whether the retrieval mode reads memory tokens, the tokenizer's temporal stride)."""
-    config = to_plain(model_cfg["transformer"]).get("config") or {}
+    # the keys of transformer.config are HyDRATransformer3DModel's arguments; these defaults are its own
+    config = as_model_config(model_cfg).transformer.config
     mode = config.get("retrieval_mode", "dynamic")
     kernel = config.get("memory_kernel") or (2, 2, 2)
     return mode in ("dynamic", "fov"), int(kernel[0])
@@ -206,7 +207,7 @@ VAE_KINDS = ("wan", "patch_pca")
 def vae_kind(model_cfg) -> str:
     """``wan`` (diffusers' AutoencoderKLWan, the default) or ``patch_pca`` (the linear patch autoencoder fitted on
     the training split by `hmworld cache`, see `patch_autoencoder.py`)."""
-    kind = to_plain(model_cfg["vae"]).get("kind") or "wan"
+    kind = as_model_config(model_cfg).vae.kind
     if kind not in VAE_KINDS:
         raise ConfigError(f"model.vae.kind={kind!r}: use one of {list(VAE_KINDS)}")
     return kind
@@ -214,47 +215,47 @@ def vae_kind(model_cfg) -> str:
 
 def vae_z_dim(model_cfg) -> int | None:
     """Latent channels the configuration's VAE gives (None: read from the pretrained VAE's own config)."""
-    vcfg = to_plain(model_cfg["vae"])
+    v = as_model_config(model_cfg).vae
     if vae_kind(model_cfg) == "patch_pca":
-        return int(vcfg.get("channels", 16))
-    return (vcfg.get("config") or {}).get("z_dim")
+        return int(v.channels)
+    return (v.config or {}).get("z_dim")
 
 
 def vae_identity(model_cfg) -> dict:
-    vcfg = to_plain(model_cfg["vae"])
+    v = as_model_config(model_cfg).vae
     if vae_kind(model_cfg) == "patch_pca":
         raise ConfigError("model.vae.kind=patch_pca: its identity depends on the split it is fitted on "
                           "(LatentCache computes it)")
-    ident = {"class": "AutoencoderKLWan", "dtype": vcfg.get("dtype") or "float32"}
-    if vcfg.get("pretrained"):
-        folder = _subfolder(_local_or_hub(vcfg["pretrained"], "VAE", "model.vae.pretrained"), vcfg.get("subfolder"))
+    ident = {"class": "AutoencoderKLWan", "dtype": v.dtype}
+    if v.pretrained:
+        folder = _subfolder(_local_or_hub(v.pretrained, "VAE", "model.vae.pretrained"), v.subfolder)
         ident["files"] = _files_identity(folder)
     else:
-        ident["config"] = vcfg.get("config")
-        ident["seed"] = int(vcfg.get("seed", 0))
+        ident["config"] = v.config
+        ident["seed"] = int(v.seed)
     return ident
 
 
 def build_vae(model_cfg, device="cpu") -> LatentVAE:
     from diffusers import AutoencoderKLWan
 
-    vcfg = to_plain(model_cfg["vae"])
+    v = as_model_config(model_cfg).vae
     if vae_kind(model_cfg) == "patch_pca":
         raise ConfigError("model.vae.kind=patch_pca is fitted on the training split by `hmworld cache` and carried "
                           "by the checkpoint; it is not built from the config alone")
-    dtype = dtype_of(vcfg.get("dtype"), torch.float32)
-    if vcfg.get("pretrained"):
-        folder = _local_or_hub(vcfg["pretrained"], "VAE", "model.vae.pretrained")
-        kwargs = {"subfolder": vcfg["subfolder"]} if vcfg.get("subfolder") else {}
+    dtype = dtype_of(v.dtype, torch.float32)
+    if v.pretrained:
+        folder = _local_or_hub(v.pretrained, "VAE", "model.vae.pretrained")
+        kwargs = {"subfolder": v.subfolder} if v.subfolder else {}
         try:
             vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype, **kwargs)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"model.vae.pretrained={folder}: cannot load an AutoencoderKLWan from it ({exc})") from exc
     else:
-        if not vcfg.get("config"):
+        if not v.config:
             raise ConfigError("model.vae: give either `pretrained` (a folder holding AutoencoderKLWan) or `config`")
-        with seeded(int(vcfg.get("seed", 0))):
-            vae = AutoencoderKLWan(**vcfg["config"])
+        with seeded(int(v.seed)):
+            vae = AutoencoderKLWan(**v.config)
         if dtype != torch.float32:
             vae = vae.to(dtype)
     if int(vae.config.z_dim) != len(vae.config.latents_mean) or int(vae.config.z_dim) != len(vae.config.latents_std):
@@ -321,49 +322,43 @@ class UMT5TextEncoder:
 
 
 def text_identity(model_cfg) -> dict:
-    tcfg = to_plain(model_cfg["text_encoder"])
-    kind = tcfg.get("kind", "umt5")
-    ident = {"kind": kind, "max_length": int(tcfg.get("max_length", 512))}
-    if kind == "hashed":
-        ident.update(dim=int(tcfg["dim"]), vocab=int(tcfg.get("vocab", 4096)), seed=int(tcfg.get("seed", 0)))
-    elif kind == "umt5":
-        ident["dtype"] = tcfg.get("dtype") or "bfloat16"
-        folder = _local_or_hub(tcfg["pretrained"], "UMT5 text encoder", "model.text_encoder.pretrained")
-        ident["files"] = _files_identity(_subfolder(folder, tcfg.get("subfolder")))
-        tok = tcfg.get("tokenizer")
-        if tok:
-            ident["tokenizer"] = _files_identity(_subfolder(_local_or_hub(tok, "tokenizer", "model.text_encoder.tokenizer"),
-                                                            tcfg.get("tokenizer_subfolder")))
+    t = as_model_config(model_cfg).text_encoder
+    ident = {"kind": t.kind, "max_length": int(t.max_length)}
+    if t.kind == "hashed":
+        ident.update(dim=int(t.dim), vocab=int(t.vocab), seed=int(t.seed))
+    elif t.kind == "umt5":
+        ident["dtype"] = t.dtype
+        folder = _local_or_hub(t.pretrained, "UMT5 text encoder", "model.text_encoder.pretrained")
+        ident["files"] = _files_identity(_subfolder(folder, t.subfolder))
+        if t.tokenizer:
+            ident["tokenizer"] = _files_identity(_subfolder(
+                _local_or_hub(t.tokenizer, "tokenizer", "model.text_encoder.tokenizer"), t.tokenizer_subfolder))
     else:
-        raise ConfigError(f"model.text_encoder.kind={kind!r}: use umt5 or hashed")
+        raise ConfigError(f"model.text_encoder.kind={t.kind!r}: use umt5 or hashed")
     return ident
 
 
 def text_dim(model_cfg) -> int:
     """Width of the text embeddings the transformer expects (its ``text_dim``)."""
-    tcfg = to_plain(model_cfg["text_encoder"])
-    if tcfg.get("kind") == "hashed":
-        return int(tcfg["dim"])
-    return int(tcfg.get("dim") or 4096)
+    return int(as_model_config(model_cfg).text_encoder.dim)
 
 
 def build_text_encoder(model_cfg, device="cpu"):
-    tcfg = to_plain(model_cfg["text_encoder"])
-    kind = tcfg.get("kind", "umt5")
-    if kind == "hashed":
-        return HashedTextEncoder(tcfg["dim"], tcfg.get("max_length", 512), tcfg.get("vocab", 4096), tcfg.get("seed", 0))
-    if kind != "umt5":
-        raise ConfigError(f"model.text_encoder.kind={kind!r}: use umt5 or hashed")
+    t = as_model_config(model_cfg).text_encoder
+    if t.kind == "hashed":
+        return HashedTextEncoder(t.dim, t.max_length, t.vocab, t.seed)
+    if t.kind != "umt5":
+        raise ConfigError(f"model.text_encoder.kind={t.kind!r}: use umt5 or hashed")
     from transformers import AutoTokenizer, UMT5EncoderModel
 
-    if not tcfg.get("pretrained"):
+    if not t.pretrained:
         raise ConfigError("model.text_encoder.pretrained is required for kind=umt5 (a folder or repo id holding "
                           "UMT5EncoderModel weights, e.g. Wan2.1-T2V-1.3B-Diffusers with subfolder text_encoder)")
-    dtype = dtype_of(tcfg.get("dtype"), torch.bfloat16)
-    folder = _local_or_hub(tcfg["pretrained"], "UMT5 text encoder", "model.text_encoder.pretrained")
-    tok_folder = _local_or_hub(tcfg.get("tokenizer") or tcfg["pretrained"], "tokenizer", "model.text_encoder.tokenizer")
-    enc_kwargs = {"subfolder": tcfg["subfolder"]} if tcfg.get("subfolder") else {}
-    tok_kwargs = {"subfolder": tcfg["tokenizer_subfolder"]} if tcfg.get("tokenizer_subfolder") else {}
+    dtype = dtype_of(t.dtype, torch.bfloat16)
+    folder = _local_or_hub(t.pretrained, "UMT5 text encoder", "model.text_encoder.pretrained")
+    tok_folder = _local_or_hub(t.tokenizer or t.pretrained, "tokenizer", "model.text_encoder.tokenizer")
+    enc_kwargs = {"subfolder": t.subfolder} if t.subfolder else {}
+    tok_kwargs = {"subfolder": t.tokenizer_subfolder} if t.tokenizer_subfolder else {}
     try:
         encoder = UMT5EncoderModel.from_pretrained(str(folder), torch_dtype=dtype, **enc_kwargs)
     except (OSError, ValueError) as exc:
@@ -372,7 +367,7 @@ def build_text_encoder(model_cfg, device="cpu"):
         tokenizer = AutoTokenizer.from_pretrained(str(tok_folder), **tok_kwargs)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"model.text_encoder.tokenizer={tok_folder}: cannot load a tokenizer ({exc})") from exc
-    return UMT5TextEncoder(encoder.to(device), tokenizer, tcfg.get("max_length", 512), dtype)
+    return UMT5TextEncoder(encoder.to(device), tokenizer, t.max_length, dtype)
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,13 @@ from hmworld.errors import SplitError
 from hmworld.split import Split
 
 from .camera import relative_camera_vectors
-from .components import VAE_SPATIAL_STRIDE, VAE_TEMPORAL_STRIDE, FrameGeometry, to_plain, transformer_uses_memory
+from .components import (VAE_SPATIAL_STRIDE, VAE_TEMPORAL_STRIDE, FrameGeometry, as_model_config,
+                         transformer_uses_memory)
 
 
 def size_multiple(model_cfg) -> int:
-    patch = (to_plain(model_cfg["transformer"]).get("config") or {}).get("patch_size") or (1, 2, 2)
+    # transformer.config holds HyDRATransformer3DModel's arguments; (1, 2, 2) is its own default patch size
+    patch = as_model_config(model_cfg).transformer.config.get("patch_size") or (1, 2, 2)
     return VAE_SPATIAL_STRIDE * int(max(patch[1], patch[2]))
 
 
@@ -51,7 +53,7 @@ def geometry_for(split: Split, model_cfg) -> FrameGeometry:
     """The frame geometry the model uses on this split; checks every clip, naming the first fault."""
     if len(split) == 0:
         raise SplitError(f"split={split.root}: no clips")
-    data = to_plain(model_cfg).get("data") or {}
+    data = as_model_config(model_cfg).data
     uses_memory, stride = transformer_uses_memory(model_cfg)
     mult = size_multiple(model_cfg)
     m = split.manifest
@@ -60,11 +62,11 @@ def geometry_for(split: Split, model_cfg) -> FrameGeometry:
         where = f"split={split.root} clip {row.clip_id} (manifest.parquet)"
         check_frames(where, "context_frames", int(row.context_frames), uses_memory, stride)
         check_frames(where, "target_frames", int(row.target_frames), uses_memory, stride)
-        h = int(data.get("height") or row.height)
-        w = int(data.get("width") or row.width)
+        h = int(data.height or row.height)
+        w = int(data.width or row.width)
         for name, v in (("height", h), ("width", w)):
             if v % mult:
-                src = f"model.data.{name}" if data.get(name) else f"{name} (the split's)"
+                src = f"model.data.{name}" if getattr(data, name) else f"{name} (the split's)"
                 raise SplitError(f"{where}: {src}={v} is not a multiple of {mult} (VAE stride 8 x patch size); "
                                  f"set model.data.{name}={max(mult, v // mult * mult)} to resize/crop to it")
         g = FrameGeometry(int(row.context_frames), int(row.target_frames), h, w)

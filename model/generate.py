@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hmworld.configs import typed
+from hmworld.configs.training import WAN_NEGATIVE_PROMPT, GenerateConfig  # noqa: F401 (the constant: re-exported)
 from hmworld.errors import ConfigError, HMWorldError, SplitError
 from hmworld.fsutil import atomic_write_json, read_json
 from hmworld.progress import NO_COUNT, SILENT, Progress
@@ -30,7 +32,8 @@ from hmworld.split.format import one_line
 from hmworld.video import probe_video, read_video, write_video_atomic
 
 from .camera import load_released_camera_json, relative_camera_vectors
-from .components import FrameGeometry, build_text_encoder, build_vae, digest, vae_kind
+from .components import (FrameGeometry, as_model_config, build_text_encoder, build_vae, digest,
+                         vae_kind)
 from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
 from .sampling import euler_sample, guided, sampling_sigmas
 from .training import autoencoder_from_meta, load_trained_transformer
@@ -49,14 +52,8 @@ class Sampler:
     seed: int
     # The unconditional branch's text: the released HyDRA inference (infer_hydra.py) encodes Wan2.1's default
     # negative prompt; None is the all-padding (zero) caption that caption dropout trains. `negative_prompt=`
-    # (absent: WAN_NEGATIVE_PROMPT; null: the zero caption; any text: that text).
+    # (default: WAN_NEGATIVE_PROMPT, defined with the generate schema; null: the zero caption; any text: that text).
     negative_prompt: Optional[str] = None
-
-
-# Wan2.1's default negative prompt (its shared config's sample_neg_prompt), as the released HyDRA inference passes it.
-WAN_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
-                       "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
-                       "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
 
 
 class Generator:
@@ -85,7 +82,7 @@ class Generator:
         self._negative: dict[str, torch.Tensor] = {}     # encoded negative prompts
 
     def sampler_defaults(self) -> dict:
-        return dict(self.model_cfg.get("sampler") or {"steps": 50, "shift": 5.0, "guidance": 5.0})
+        return dict(vars(as_model_config(self.model_cfg).sampler))
 
     def text_encoder(self):
         if self._text is None:
@@ -94,7 +91,7 @@ class Generator:
 
     @property
     def max_length(self) -> int:
-        return int(self.model_cfg["text_encoder"].get("max_length", 512))
+        return int(as_model_config(self.model_cfg).text_encoder.max_length)
 
     def pad_text(self, emb: torch.Tensor) -> torch.Tensor:
         out = torch.zeros(1, self.max_length, emb.shape[-1])
@@ -168,9 +165,7 @@ RETRIEVAL_FORMAT = 1
 def retrieval_record(steps: list, gen: "Generator", geom: FrameGeometry, sampler: Sampler, clip_id: str,
                      split_root: str | None) -> dict:
     """The arrays and metadata of one clip's retrieval log (`save_retrieval`)."""
-    from .components import to_plain
-
-    tcfg = (to_plain(gen.model_cfg)["transformer"].get("config") or {})
+    tcfg = as_model_config(gen.model_cfg).transformer.config  # HyDRATransformer3DModel's arguments (its defaults)
     kernel = list(tcfg.get("memory_kernel") or (2, 2, 2))
     meta = {"format": RETRIEVAL_FORMAT, "clip_id": clip_id, "split": split_root,
             "retrieval_mode": tcfg.get("retrieval_mode", "dynamic"), "top_k": tcfg.get("top_k"),
@@ -211,10 +206,10 @@ def read_retrieval(path: str | Path) -> dict:
 
 
 def resolve_sampler(cfg, gen: Generator) -> Sampler:
-    d = gen.sampler_defaults()
-    pick = lambda k: d.get(k) if cfg.get(k) is None else cfg.get(k)  # noqa: E731
-    s = Sampler(int(pick("steps")), float(pick("shift")), float(pick("guidance")), int(cfg.get("seed") or 0),
-                cfg.get("negative_prompt", WAN_NEGATIVE_PROMPT))
+    """`cfg`: the generate config (GenerateConfig); null steps/shift/guidance take the model's sampler.*."""
+    cfg, d = typed(GenerateConfig, cfg), gen.sampler_defaults()
+    pick = lambda k: d[k] if cfg[k] is None else cfg[k]  # noqa: E731
+    s = Sampler(int(pick("steps")), float(pick("shift")), float(pick("guidance")), int(cfg.seed), cfg.negative_prompt)
     if s.steps < 1:
         raise ConfigError(f"steps={s.steps}: at least 1 sampling step")
     return s
@@ -232,6 +227,7 @@ class GenerateReport:
 
 
 def generate_split(cfg, gen: Generator, *, progress: Progress = SILENT) -> GenerateReport:
+    cfg = typed(GenerateConfig, cfg)
     from hmworld.benchmark.submission import SubmissionInfo, video_name, write_submission_info
     from hmworld.split import Split
 
@@ -254,7 +250,7 @@ def generate_split(cfg, gen: Generator, *, progress: Progress = SILENT) -> Gener
              "sampler": sampler.__dict__, "geometry": geom.__dict__}
     spath = state_path(out)
     # The record only guards videos already there: a deleted (or emptied) folder starts afresh.
-    if spath.is_file() and not cfg.get("overwrite") and any(out.glob("*.mp4")):
+    if spath.is_file() and not cfg.overwrite and any(out.glob("*.mp4")):
         old = read_json(spath)
         if old != state:
             diffs = [k for k in state if old.get(k) != state[k]]
@@ -263,16 +259,16 @@ def generate_split(cfg, gen: Generator, *, progress: Progress = SILENT) -> Gener
     atomic_write_json(spath, state)
     cache = None
     try:
-        cache = LatentCache(split, gen.model_cfg, cfg.get("cache_dir"), autoencoder_identity=gen.autoencoder_identity)
+        cache = LatentCache(split, gen.model_cfg, cfg.cache_dir, autoencoder_identity=gen.autoencoder_identity)
     except HMWorldError:
         cache = None
     clips = list(split)
-    if cfg.get("limit") is not None:
+    if cfg.limit is not None:
         clips = clips[: int(cfg.limit)]
     report = GenerateReport(out, sampler=sampler)
     from .components import transformer_uses_memory
 
-    save_retrieval = bool(cfg.get("save_retrieval")) and transformer_uses_memory(gen.model_cfg)[0]
+    save_retrieval = bool(cfg.save_retrieval) and transformer_uses_memory(gen.model_cfg)[0]
     rdir = retrieval_dir(out)
     report.retrieval = rdir if save_retrieval else None
     done = progress.start("clips", len(clips))
@@ -284,7 +280,7 @@ def generate_split(cfg, gen: Generator, *, progress: Progress = SILENT) -> Gener
             rpath = rdir / f"{clip.clip_id}.npz"
             # A clip is done when its video is there (and its retrieval log, when asked for: a rerun with
             # save_retrieval=true regenerates the same video, the noise being a function of (seed, clip id)).
-            if dest.is_file() and not cfg.get("overwrite") and (not save_retrieval or rpath.is_file()):
+            if dest.is_file() and not cfg.overwrite and (not save_retrieval or rpath.is_file()):
                 report.skipped.append(clip.clip_id)
                 done.advance()
                 continue
@@ -320,12 +316,12 @@ def generate_split(cfg, gen: Generator, *, progress: Progress = SILENT) -> Gener
     if len(clips) == len(split):
         params = sum(p.numel() for p in gen.transformer.parameters())
         info = SubmissionInfo(
-            model=str(cfg.get("model_name") or gen.model_cfg.get("name") or "hydra"), split_fingerprint=split.fingerprint,
+            model=str(cfg.model_name or as_model_config(gen.model_cfg).name), split_fingerprint=split.fingerprint,
             fps=fps_values[0], includes_context=False,
-            description=str(cfg.get("description") or f"HyDRA ({gen.model_cfg['transformer'].get('config', {}).get('retrieval_mode', 'dynamic')}) "
+            description=str(cfg.description or f"HyDRA ({_retrieval_mode(gen.model_cfg)}) "
                                                      f"checkpoint {gen.checkpoint.name} step {gen.meta.get('global_step')}, "
                                                      f"{sampler.steps} Euler steps, shift {sampler.shift}, guidance {sampler.guidance}"),
-            url=str(cfg.get("url") or ""), params=int(params))
+            url=str(cfg.url or ""), params=int(params))
         report.submission = write_submission_info(out, info)
     return report
 
@@ -374,6 +370,7 @@ def load_camera_json(path: str | Path, context_frames: int) -> tuple[np.ndarray,
 
 
 def generate_clip(cfg, gen: Generator, *, progress: Progress = SILENT) -> GenerateReport:
+    cfg = typed(GenerateConfig, cfg)
     video_path = Path(cfg.video)
     if not video_path.is_file():
         raise ConfigError(f"video={video_path}: file not found")
@@ -383,8 +380,8 @@ def generate_clip(cfg, gen: Generator, *, progress: Progress = SILENT) -> Genera
     where = f"video={video_path} / camera={cfg.camera}"
     check_frames(where, "context_frames", len(ctx_c2w), *_memory(gen.model_cfg))
     check_frames(where, "target_frames", len(tgt_c2w), *_memory(gen.model_cfg))
-    data = gen.model_cfg.get("data") or {}
-    h, w = int(data.get("height") or info.height), int(data.get("width") or info.width)
+    data = as_model_config(gen.model_cfg).data
+    h, w = int(data.height or info.height), int(data.width or info.width)
     mult = size_multiple(gen.model_cfg)
     if h % mult or w % mult:
         raise ConfigError(f"{where}: frame size {w}x{h} is not a multiple of {mult}; set model.data.width/height "
@@ -392,12 +389,12 @@ def generate_clip(cfg, gen: Generator, *, progress: Progress = SILENT) -> Genera
     geom = FrameGeometry(len(ctx_c2w), len(tgt_c2w), h, w)
     ctx, tgt = relative_camera_vectors(ctx_c2w, tgt_c2w)
     camera = torch.from_numpy(np.concatenate([ctx, tgt]))
-    caption = one_line(cfg.get("caption") or "")
+    caption = one_line(cfg.caption or "")
     text = gen.pad_text(gen.text_encoder().encode([caption])[0])
     sampler = resolve_sampler(cfg, gen)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = cfg.get("name") or video_path.stem
+    name = cfg.name or video_path.stem
     report = GenerateReport(out, sampler=sampler)
     done, steps = progress.start("clips", 1), progress.start("sampling steps", sampler.steps)
     t0 = time.perf_counter()
@@ -405,7 +402,7 @@ def generate_clip(cfg, gen: Generator, *, progress: Progress = SILENT) -> Genera
         ctx_lat = gen.encode_context(resize_crop(frames, geom.height, geom.width))
         lat = gen.sample(ctx_lat, camera, text, geom.target_latents, sampler, str(name), progress=steps.advance)
         video = gen.decode(lat, info.height, info.width)
-        fps = float(cfg.get("fps") or info.fps or 15)
+        fps = float(cfg.fps or info.fps or 15)
         write_video_atomic(out / f"{name}.mp4", video, fps)
         report.written.append(str(name))
         done.advance()
@@ -414,6 +411,10 @@ def generate_clip(cfg, gen: Generator, *, progress: Progress = SILENT) -> Genera
         steps.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _retrieval_mode(model_cfg) -> str:
+    return as_model_config(model_cfg).transformer.config.get("retrieval_mode", "dynamic")
 
 
 def _memory(model_cfg):

@@ -40,11 +40,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from hmworld.configs.model import VAEConfig, VAEFitConfig
 from hmworld.errors import ConfigError
 from hmworld.fsutil import atomic_write_bytes
 from hmworld.progress import NO_COUNT
 
-from .components import VAE_SPATIAL_STRIDE, VAE_TEMPORAL_STRIDE, FrameGeometry, digest, to_plain
+from .components import VAE_SPATIAL_STRIDE, VAE_TEMPORAL_STRIDE, FrameGeometry, digest
 
 FORMAT = 1
 KINDS = ("first", "group")  # the first frame of a half alone; then groups of VAE_TEMPORAL_STRIDE frames
@@ -235,18 +236,19 @@ def read_meta(path: str | Path) -> dict:
 # ------------------------------------------------------------------------------------------------ settings
 @dataclass(frozen=True)
 class FitSettings:
-    channels: int = 16
-    max_patches: int = 100_000
-    holdout_fraction: float = 0.2
-    seed: int = 0
-    normalise: str = "channel"
+    """What a fit depends on (part of the autoencoder's identity); defaults are model.vae's (VAEConfig)."""
+
+    channels: int = VAEConfig.channels
+    max_patches: int = VAEFitConfig.max_patches
+    holdout_fraction: float = VAEFitConfig.holdout_fraction
+    seed: int = VAEFitConfig.seed
+    normalise: str = VAEConfig.normalise
 
     @classmethod
-    def from_cfg(cls, vae_cfg) -> "FitSettings":
-        v = to_plain(vae_cfg) or {}
-        fit = v.get("fit") or {}
-        s = cls(int(v.get("channels", 16)), int(fit.get("max_patches", 100_000)),
-                float(fit.get("holdout_fraction", 0.2)), int(fit.get("seed", 0)), str(v.get("normalise", "channel")))
+    def from_cfg(cls, v: VAEConfig) -> "FitSettings":
+        """From the typed `model.vae` (hmworld.configs.model.VAEConfig: the defaults live there)."""
+        s = cls(int(v.channels), int(v.fit.max_patches), float(v.fit.holdout_fraction), int(v.fit.seed),
+                str(v.normalise))
         if s.normalise not in ("channel", "global"):
             raise ConfigError(f"model.vae.normalise={s.normalise!r}: use channel or global")
         if not 1 <= s.channels <= patch_dim("first"):

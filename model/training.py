@@ -22,7 +22,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from hmworld.errors import ConfigError, HMWorldError
 
-from .components import build_transformer, digest, text_dim, to_plain, vae_kind, vae_z_dim
+from hmworld.configs import typed
+from hmworld.configs.training import TrainConfig
+
+from .components import as_model_config, build_transformer, digest, text_dim, to_plain, vae_kind, vae_z_dim
 from .dataset import CachedLatentDataset, collate
 from .sampling import FlowMatchSchedule
 
@@ -309,18 +312,19 @@ def run_training(cfg, *, progress: bool = True) -> dict:
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    cfg = typed(TrainConfig, cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model_cfg = to_plain(cfg.model)
     seed = int(cfg.seed)
     L.seed_everything(seed, workers=True, verbose=False)
 
-    dataset = CachedLatentDataset(cfg.split, model_cfg, cfg.get("cache_dir"))
+    dataset = CachedLatentDataset(cfg.split, model_cfg, cfg.cache_dir)
     bs = int(cfg.train.batch_size)
     if bs > len(dataset):
         raise ConfigError(f"train.batch_size={bs} is larger than the split ({len(dataset)} clips)")
     tdim = text_dim(model_cfg)
-    tr_text = (model_cfg["transformer"].get("config") or {}).get("text_dim", tdim)
+    tr_text = as_model_config(model_cfg).transformer.config.get("text_dim", tdim)
     if int(tr_text) != tdim:
         raise ConfigError(f"model.text_encoder gives {tdim}-wide embeddings but model.transformer.config.text_dim="
                           f"{tr_text}")
@@ -359,7 +363,7 @@ def run_training(cfg, *, progress: bool = True) -> dict:
     checkpointer = ModelCheckpoint(
         dirpath=out / CHECKPOINT_DIR, filename="step{step:08d}", auto_insert_metric_name=False,
         every_n_train_steps=int(ck["every_n_steps"]), save_last=True, monitor="step", mode="max",
-        save_top_k=int(ck.get("keep", 2)))
+        save_top_k=int(ck["keep"]))
     callbacks = [checkpointer, MetricsCSV(out / METRICS_CSV, kw.get("log_every_n_steps", 1))]
     if progress:
         callbacks.append(RichProgressBar())

@@ -17,12 +17,12 @@ def generate(cfg: DictConfig) -> None:
         for key in ("checkpoint", "out"):
             if OmegaConf.is_missing(cfg, key):
                 raise ConfigError(f"{key}= is required")
-        single = cfg.get("video") is not None or cfg.get("camera") is not None
-        if single and cfg.get("split") is not None:
+        single = cfg.video is not None or cfg.camera is not None
+        if single and cfg.split is not None:
             raise ConfigError("give either split=DIR (every clip) or video=... camera=... (one clip), not both")
-        if single and (cfg.get("video") is None or cfg.get("camera") is None):
+        if single and (cfg.video is None or cfg.camera is None):
             raise ConfigError("the single-clip form needs both video=CONTEXT.mp4 and camera=CAMERA.json")
-        if not single and cfg.get("split") is None:
+        if not single and cfg.split is None:
             raise ConfigError("split=DIR is required (or video=... camera=... for one clip)")
         # named before torch and the model code load (seconds): a missing checkpoint, a wrong split folder
         if not Path(cfg.checkpoint).is_file():
@@ -33,7 +33,7 @@ def generate(cfg: DictConfig) -> None:
         from hmworld.model.generate import Generator, generate_clip, generate_split
 
         try:
-            gen = Generator(cfg.checkpoint, cfg.get("model"), device=select_device(cfg.device))
+            gen = Generator(cfg.checkpoint, cfg.model, device=select_device(cfg.device))
         except FileNotFoundError as exc:
             raise ConfigError(f"checkpoint={cfg.checkpoint}: {exc}") from exc
         run = generate_clip if single else generate_split
@@ -48,7 +48,7 @@ def generate(cfg: DictConfig) -> None:
         t.add_row("speed", f"{report.seconds / len(report.written):.2f} s per clip")
     if getattr(report, "retrieval", None) is not None:
         t.add_row("retrieval", f"{report.retrieval} (draw with `hmworld retrieval-view run={report.out} out=DIR`)")
-    elif cfg.get("save_retrieval") and not single:
+    elif cfg.save_retrieval and not single:
         t.add_row("retrieval", "not logged: this retrieval mode reads no memory frames")
     if report.submission:
         t.add_row("submission", str(report.submission))

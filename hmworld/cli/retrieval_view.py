@@ -31,7 +31,7 @@ def retrieval_view(cfg: DictConfig) -> None:
             raise ConfigError(f"run={run}: no retrieval logs ({logs_dir} does not exist); generate with "
                               "save_retrieval=true (modes dynamic and fov log retrievals)")
         logs = sorted(logs_dir.glob("*.npz"))
-        if cfg.get("clips"):
+        if cfg.clips:
             want = [str(c) for c in cfg.clips]
             missing = [c for c in want if not (logs_dir / f"{c}.npz").is_file()]
             if missing:
@@ -39,7 +39,7 @@ def retrieval_view(cfg: DictConfig) -> None:
             logs = [logs_dir / f"{c}.npz" for c in want]
         if not logs:
             raise ConfigError(f"{logs_dir}: holds no retrieval logs (*.npz)")
-        split_root = cfg.get("split") or read_retrieval(logs[0])["meta"].get("split")
+        split_root = cfg.split or read_retrieval(logs[0])["meta"].get("split")
         split = None
         if split_root:
             try:

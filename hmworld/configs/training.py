@@ -8,6 +8,11 @@ from omegaconf import II, MISSING
 
 from .model import ModelConfig
 
+# Wan2.1's default negative prompt (its shared config's sample_neg_prompt), as the released HyDRA inference passes it.
+WAN_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+                       "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+                       "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
+
 
 @dataclass
 class CacheConfig:
@@ -101,7 +106,9 @@ class GenerateConfig:
     shift: Optional[float] = None  # schedule shift (null: sampler.shift)
     guidance: Optional[float] = None  # classifier-free guidance scale, 1 = off (null: sampler.guidance)
     seed: int = 0  # initial noise per clip from (seed, clip id)
-    negative_prompt: Optional[str] = None  # classifier-free guidance's negative caption (null: Wan's own)
+    # the unconditional guidance branch's caption: Wan2.1's default negative prompt (as the released HyDRA
+    # inference); null: the all-padding caption that caption dropout trains; any text: that text
+    negative_prompt: Optional[str] = WAN_NEGATIVE_PROMPT
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     model_name: Optional[str] = None  # submission.yaml `model` (default: the model config's name)
     description: Optional[str] = None
