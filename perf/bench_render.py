@@ -4,8 +4,8 @@
     .venv/bin/python perf/bench_render.py --quick    # fewer frames, for a smoke run
     .venv/bin/python perf/bench_render.py --styles primitive asset --qualities basic game --props primitive asset
 
-Prints, per size and per (subjects_style, quality; the default, asset x game, is labelled): end-to-end frames
-per second of `hmworld render`
+Prints, per size and per (subjects_style, quality, props_style; the default, asset x game x asset, is
+labelled): end-to-end frames per second of `hmworld render`
 (render + encode + masks + annotations + write) and its parts measured apart on one clip (render only,
 encode only, the annotations' full boxes), with their shares of a frame's time. The load average is printed
 before and after: on a shared machine the numbers move with it. `asset` needs the asset cache (`hmworld
@@ -40,7 +40,7 @@ def config(*overrides):
 
 
 # the renderer config's defaults (hmworld/configs/render.py EmbeddedRendererConfig): subjects, quality, props
-DEFAULT = ("asset", "game", "primitive")
+DEFAULT = ("asset", "game", "asset")
 
 
 def style_overrides(style: str, quality: str, cache: str | None, props: str = "primitive") -> list[str]:

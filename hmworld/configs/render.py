@@ -35,10 +35,10 @@ class EmbeddedRendererConfig:
     # game: RGB drawn again 4x multisampled with an analytic daylight sky (Preetham et al. 1999) and sun shadows
     # (ids and depth from the single-sample pass: masks are basic's) | basic: one Lambert pass (~3x faster)
     quality: str = "game"
-    # props: primitive (boxes, cones and cylinders on a procedural ground) | asset (0 A.D. terrain textures and tree,
-    # bush, rock, crate, cart and column meshes; placement and occlusion follow the meshes' footprints; needs the
-    # asset cache). hmworld/assets/scenery.py
-    props_style: str = "primitive"
+    # props: asset (0 A.D. terrain textures and tree, bush, rock, crate, cart and column meshes; placement and
+    # occlusion follow the meshes' footprints; needs the asset cache) | primitive (boxes, cones and cylinders on
+    # a procedural ground). hmworld/assets/scenery.py
+    props_style: str = "asset"
     # where and how to run, not what is drawn (out of the split's identity): asset_cache=DIR (default
     # $HMWORLD_ASSET_CACHE or ~/.cache/hmworld/assets), and test hooks; add keys with +renderer.runtime.KEY=VALUE
     runtime: Dict[str, Any] = field(default_factory=dict)

@@ -304,7 +304,7 @@ def extra_cat_catalog(root: Path):
 
 # --------------------------------------------------------------------------------------------- rendering
 W, H = 160, 120
-PRIMITIVE = ["renderer.subjects_style=primitive"]  # the quick stand-ins (the default is the 0 A.D. models)
+PRIMITIVE = ["renderer.subjects_style=primitive", "renderer.props_style=primitive"]  # our own geometry only
 
 
 def _spec(names, phases, heading=0.0):

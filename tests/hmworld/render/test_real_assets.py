@@ -22,6 +22,7 @@ from hmworld.geometry import Intrinsics, look_at, project, world_to_camera
 from tests.testlib import ROOT, SMALL, render_config, run_cli
 
 W, H = 192, 144
+PRIMITIVE = ["renderer.subjects_style=primitive", "renderer.props_style=primitive"]  # our own geometry only
 # one subject per COCO class we render, and both people's meshes
 CLASSES = ["man_grey_suit", "woman_green_dress", "dog_golden", "horse_white", "sheep_black", "cow_brown",
            "elephant_calf", "bear_black", "zebra_plains", "giraffe_young", "hen_brown"]
@@ -44,9 +45,10 @@ def bodies(catalog, real_cache):
 
 def test_the_defaults_are_the_realistic_renderer():
     cfg = render_config("out=x")
-    assert cfg.renderer.subjects_style == "asset" and cfg.renderer.quality == "game"
-    quick = render_config("out=x", "renderer.subjects_style=primitive", "renderer.quality=basic")
-    assert quick.renderer.subjects_style == "primitive" and quick.renderer.quality == "basic"
+    assert (cfg.renderer.subjects_style, cfg.renderer.quality, cfg.renderer.props_style) == ("asset", "game", "asset")
+    quick = render_config("out=x", *PRIMITIVE, "renderer.quality=basic")
+    assert (quick.renderer.subjects_style, quick.renderer.quality, quick.renderer.props_style) == (
+        "primitive", "basic", "primitive")
 
 
 def test_every_subject_has_an_animated_model_of_its_own_class(catalog, bodies):
@@ -153,14 +155,15 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_default_split_records_the_licence_and_reruns_byte_identical(real_cache, tmp_path):
-    """`hmworld render` with no style or quality setting: split.json's identity holds the realistic style and the
-    art's package and licence; a second run into another folder gives the same bytes in every clip file; the
+    """`hmworld render` with no style or quality setting: split.json's identity holds the realistic styles and
+    the art's package and licence; a second run into another folder gives the same bytes in every clip file; the
     annotations are consistent (every visible box inside its full box, events only where masks say so)."""
     args = ["num_clips=2", "seed=3", *SMALL, "progress=false"]
     run_cli("render", f"out={tmp_path / 'a'}", *args)
     run_cli("render", f"out={tmp_path / 'b'}", *args)
     info = json.loads((tmp_path / "a" / "split.json").read_text())
-    assert info["config"]["renderer"]["subjects_style"] == "asset" and info["config"]["renderer"]["quality"] == "game"
+    r = info["config"]["renderer"]
+    assert (r["subjects_style"], r["quality"], r["props_style"]) == ("asset", "game", "asset")
     (package,) = info["config"]["assets"]["packages"]
     assert package["package"] == "0ad-data" and package["licence"] == "CC-BY-SA-3.0"
     assert "Wildfire Games" in package["attribution"] and "CC-BY-SA" in package["share_alike"]
@@ -168,7 +171,7 @@ def test_default_split_records_the_licence_and_reruns_byte_identical(real_cache,
     assert a.keys() == b.keys() and any(k.endswith("video.mp4") for k in a)
     assert [k for k in a if a[k] != b[k]] == []
     primitive = tmp_path / "p"
-    run_cli("render", f"out={primitive}", *args, "renderer.subjects_style=primitive")
+    run_cli("render", f"out={primitive}", *args, *PRIMITIVE)
     other = json.loads((primitive / "split.json").read_text())
     assert "assets" not in other["config"] and other["fingerprint"] != info["fingerprint"]
 
