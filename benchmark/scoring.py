@@ -1,7 +1,7 @@
 """Scoring a submission into a results store: validate, choose metrics, score what is missing, resumably.
 
-    report = score_submission("subs/hydra", "data/test", "results.sqlite")              # every available metric
-    report = score_submission(..., metrics=["psnr", "ssim"], shard=2, num_shards=8, workers=2)
+    report = score_submission(ScoreConfig("subs/hydra", "data/test", "results.sqlite"))   # every available metric
+    report = score_submission(ScoreConfig(..., metrics=["psnr", "ssim"], shard=2, num_shards=8, workers=2))
 
 Resume and idempotence come from the store: a clip's metrics are committed together, and a clip/metric whose
 rows exist with the same weights identity is never computed again. Sharding splits the split's clips by index
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from hmworld.configs.benchmark import ScoreConfig
 from hmworld.benchmark.archive import ArchiveLimits, open_submission
 from hmworld.benchmark.errors import BenchmarkError, open_complete_split
 from hmworld.benchmark.store import ResultsStore, _dumps, check_store_file
@@ -358,21 +359,22 @@ def archive_limits(split) -> ArchiveLimits:
     return ArchiveLimits(max_members=2 * len(rows) + 64, max_total_bytes=total, max_member_bytes=biggest)
 
 
-def score_submission(submission: str | Path, split: str | Path, results: str | Path, *,
-                     metrics: Optional[Sequence[str]] = None, partial: bool = False, shard: int = 0,
-                     num_shards: int = 1, workers: int = 1, weights_dir: Optional[str] = None,
-                     device: Optional[str] = None, yolo_weights: str = "yolo11x.pt", dsc_mode: str = "detect",
-                     models=None, models_factory: Optional[str] = None, threads: Optional[int] = None,
-                     limit: Optional[int] = None, progress: Progress = SILENT) -> ScoreReport:
-    """Validate `submission` against `split` and store per-clip scores in `results` (see the module doc).
+def score_submission(config: ScoreConfig, *, models=None,
+                     progress: Progress = SILENT) -> ScoreReport:
+    """Validate `config.submission` against `config.split` and store per-clip scores in `config.results` (see the
+    module doc); the settings and their defaults are ScoreConfig's (the `hmworld score` schema).
 
     models: a MetricModels to use in this process (workers=1 only; tests inject tiny models this way).
-    models_factory: 'module:function(weights_dir=, device=, yolo_weights=)' building one per worker.
+    config.models_factory: 'module:function(weights_dir=, device=, yolo_weights=)' building one per worker.
     progress: hmworld.progress.Progress; counts "validating" (clips decoded) and "scoring" (clips scored).
     """
     started = time.perf_counter()
-    metrics, workers, threads, limit, shard, num_shards = check_settings(metrics, workers, threads, limit, shard,
-                                                                         num_shards)
+    c = config
+    submission, split, results, partial = c.submission, c.split, c.results, bool(c.partial)
+    weights_dir, device, yolo_weights, dsc_mode = c.weights_dir, c.device, c.yolo_weights, c.dsc_mode
+    models_factory = c.models_factory
+    metrics, workers, threads, limit, shard, num_shards = check_settings(c.metrics, c.workers, c.threads, c.limit,
+                                                                         c.shard, c.num_shards)
     if models is not None and workers > 1:
         raise BenchmarkError("injected models work with workers=1 only (use models_factory for worker processes)")
     sp = open_complete_split(split)

@@ -37,6 +37,10 @@ from typing import Callable, Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hmworld.configs import open_free_dicts, typed
+from hmworld.configs.benchmark import LeaderboardConfig, ScoreConfig
+from hmworld.configs.model import as_model_config
+from hmworld.configs.training import CacheConfig, GenerateConfig
 from hmworld.devices import select_device
 from hmworld.errors import ConfigError
 from hmworld.fsutil import atomic_write_bytes, atomic_write_text
@@ -65,10 +69,10 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
 
 def stage_config(name: str, overrides: list[str], section, model=None, extra: dict | None = None) -> DictConfig:
     """``name``'s config with the study's section merged over it (and the study's model config in place)."""
-    cfg = compose_config(name, overrides)
-    OmegaConf.set_struct(cfg, False)
+    cfg = compose_config(name, overrides)  # typed by the command's schema: a key not there is an error
+    open_free_dicts(cfg)
     if model is not None:
-        cfg.model = OmegaConf.create(OmegaConf.to_container(model, resolve=True))
+        cfg.model = as_model_config(model)  # replaced whole (resolved), not merged over the command's default
     merged = OmegaConf.merge(cfg, OmegaConf.create(OmegaConf.to_container(section, resolve=True) if section else {}),
                              OmegaConf.create(extra or {}))
     return merged
@@ -307,14 +311,15 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
     from hmworld.model.cache import LatentCache
     from hmworld.model.components import vae_kind
 
-    device = select_device(cfg.cache.get("device"))
+    cache_cfg = typed(CacheConfig, cfg.cache)  # the `cache` section: keys of `hmworld cache`
+    device = select_device(cache_cfg.device)
 
     def cache(which: str):
         mcfg = OmegaConf.to_container(model, resolve=True)
         if which == "test" and vae_kind(mcfg) == "patch_pca":
             mcfg["vae"]["file"] = str(LatentCache(splits["train"], mcfg).autoencoder_path)
         lc = LatentCache(splits[which], mcfg)
-        r = lc.build(device=device, text_batch=int(cfg.cache.get("text_batch", 8)), progress=progress)
+        r = lc.build(device=device, text_batch=int(cache_cfg.text_batch), progress=progress)
         info = {"latents_encoded": r.latents_encoded, "latents_skipped": r.latents_skipped,
                 "text_encoded": r.text_encoded}
         if r.autoencoder is not None:
@@ -383,9 +388,9 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
         ckpt = last_checkpoint(out / "runs" / name)
         gcfg = stage_config("generate", [f"checkpoint={ckpt}", f"split={splits['test']}", f"out={sub_dir(name)}",
                                          "save_retrieval=true"], cfg.generate,
-                            extra={"model_name": f"{model.get('name', 'hydra')} {mode} seed {seed}",
+                            extra={"model_name": f"{as_model_config(model).name} {mode} seed {seed}",
                                    "progress": bool(cfg.progress)})
-        gdev = select_device(gcfg.get("device"))
+        gdev = select_device(gcfg.device)
         r = generate_split(gcfg, Generator(ckpt, None, device=gdev), progress=progress)
         return {"written": len(r.written), "already": len(r.skipped),
                 "seconds_per_clip": r.seconds / len(r.written) if r.written else None,
@@ -402,7 +407,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
 
     def floor(name: str):
         if name == "ceiling":
-            gdev = select_device(cfg.generate.get("device") if cfg.generate else None)
+            gdev = select_device(typed(GenerateConfig, cfg.generate).device)
             return write_ceiling(splits["test"], splits["train"], model, sub_dir(f"floor-{name}"), device=gdev,
                                  progress=progress)
         r = predict_baseline(name, splits["test"], sub_dir(f"floor-{name}"), progress=progress)
@@ -420,10 +425,10 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
     sc = cfg.score
 
     def score(name: str):
-        r = score_submission(sub_dir(name), splits["test"], results,
-                             metrics=None if sc.get("metrics") is None else list(sc.metrics),
-                             workers=int(sc.get("workers", 1)), weights_dir=sc.get("weights_dir"),
-                             device=sc.get("device"), threads=sc.get("threads"), progress=progress)
+        # the `score` section holds keys of `hmworld score` (ScoreConfig): a key not there is an error
+        settings = {**OmegaConf.to_container(sc, resolve=True), "submission": str(sub_dir(name)),
+                    "split": str(splits["test"]), "results": str(results)}
+        r = score_submission(typed(ScoreConfig, settings), progress=progress)
         return {"submission_id": r.submission_id, "convention_version": r.convention_version,
                 "split_fingerprint": r.split_fingerprint, "scored": r.scored, "already": r.already,
                 "metrics": {m: s for m, (s, _) in r.metric_status.items()},
@@ -457,7 +462,8 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
     from hmworld.benchmark.leaderboard import build_leaderboard
 
     def board():
-        r = build_leaderboard(results, out / "leaderboard", rank_by=str(cfg.leaderboard.get("rank_by", "psnr")),
+        rank_by = typed(LeaderboardConfig, cfg.leaderboard).rank_by  # the section holds keys of `hmworld leaderboard`
+        r = build_leaderboard(results, out / "leaderboard", rank_by=str(rank_by),
                               title=f"HM-World memory study ({cfg.preset})")
         return {"page": str(r.page), "thumbnails": r.thumbnails}
 
@@ -633,7 +639,7 @@ def write_report(out: Path, cfg: DictConfig, rec: StudyRecord, entries, splits: 
     cols, lines = _table(rows, modes, floors)
     images: list[tuple[str, str, bytes]] = []     # (file name, caption, png)
 
-    gap_metric = str(cfg.report.get("gap_metric", "subject_psnr"))
+    gap_metric = str(cfg.report.gap_metric)
     gap = _gap_plot(rows, gap_metric, [*modes, *(f"floor:{f}" for f in floors)])
     if gap is not None:
         images.append(("gap.png", f"{gap_metric} per exit-entry event against its hidden gap (mean over seeds and "
@@ -643,12 +649,12 @@ def write_report(out: Path, cfg: DictConfig, rec: StudyRecord, entries, splits: 
         if mode not in MEMORY_MODES:
             continue
         vdir = out / "views" / unit_name(mode, seeds[0])
-        for png in sorted(vdir.glob("*.png"))[: int(cfg.report.get("heatmap_clips", 2))]:
+        for png in sorted(vdir.glob("*.png"))[: int(cfg.report.heatmap_clips)]:
             images.append((f"retrieval-{mode}-{png.stem}.png", f"retrieval heat map, {mode} seed {seeds[0]}, clip "
                                                                f"{png.stem}", png.read_bytes()))
     from hmworld.split import Split
 
-    test_ids = Split(splits["test"]).clip_ids[: int(cfg.report.get("sample_clips", 3))]
+    test_ids = Split(splits["test"]).clip_ids[: int(cfg.report.sample_clips)]
     subs = {f"{m} s{seeds[0]}": out / "subs" / unit_name(m, seeds[0]) for m in modes}
     if "ceiling" in floors:
         subs = {"ceiling": out / "subs" / "floor-ceiling", **subs}

@@ -49,12 +49,7 @@ def score(cfg: DictConfig) -> None:
         for k in ("submission", "split", "results"):
             if OmegaConf.is_missing(cfg, k):
                 raise BenchmarkError(f"{k}= is required (hmworld score submission=DIR split=DIR results=FILE.sqlite)")
-        metrics = None if cfg.metrics is None else list(cfg.metrics)
-        report = score_submission(
-            cfg.submission, cfg.split, cfg.results, metrics=metrics, partial=bool(cfg.partial), shard=int(cfg.shard),
-            num_shards=int(cfg.num_shards), workers=int(cfg.workers), weights_dir=cfg.weights_dir, device=cfg.device,
-            yolo_weights=cfg.yolo_weights, dsc_mode=cfg.dsc_mode, models_factory=cfg.models_factory,
-            threads=cfg.threads, limit=cfg.limit, progress=progress)
+        report = score_submission(cfg, progress=progress)
     console.print(summary(report))
 
 

@@ -85,8 +85,8 @@ def test_scoring_without_torch(small_split, subs, tmp_path):
     """The base installation has no torch: PSNR is computed, everything else is listed as not installed."""
     results = tmp_path / "r.sqlite"
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from hmworld.benchmark import score_submission\n"
-            f"r = score_submission({str(subs['repeat-last'])!r}, {str(small_split)!r}, {str(results)!r})\n"
+            "from hmworld.benchmark.scoring import ScoreConfig, score_submission\n"
+            f"r = score_submission(ScoreConfig({str(subs['repeat-last'])!r}, {str(small_split)!r}, {str(results)!r}))\n"
             "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
             "print(sorted(m for m, (s, _) in r.metric_status.items() if s == 'computed'))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

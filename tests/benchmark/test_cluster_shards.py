@@ -2,13 +2,14 @@
 `hmworld score --multirun shard=0,1 num_shards=2 hydra/launcher=submitit_local`, then `hmworld score-merge`,
 gives the same leaderboard as one process."""
 from hmworld.benchmark import build_leaderboard, score_submission
+from hmworld.benchmark.scoring import ScoreConfig
 from tests.benchmark.testlib import score_rows
 from tests.testlib import run_cli
 
 
 def test_submitit_local_shards_merge_to_the_one_process_table(small_split, subs, tmp_path):
     one = tmp_path / "one" / "results.sqlite"
-    score_submission(subs["repeat-last"], small_split, one, metrics=["psnr", "ssim"], threads=1)
+    score_submission(ScoreConfig(subs["repeat-last"], small_split, one, metrics=["psnr", "ssim"], threads=1))
     run_cli("score", "--multirun", f"submission={subs['repeat-last']}", f"split={small_split}",
             f"results={tmp_path}/shards/${{shard}}.sqlite", "metrics=[psnr,ssim]", "threads=1", "progress=false",
             "shard=0,1", "num_shards=2", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from hmworld.benchmark import BenchmarkError, score_submission
+from hmworld.benchmark.scoring import ScoreConfig
 from hmworld.split import Split
 from hmworld.split.format import FORMAT_VERSION, UNFINGERPRINTED, ClipRecord, fingerprint
 from tests.benchmark.testlib import gt_copy, make_submission
@@ -37,21 +38,21 @@ def test_the_manifest_records_each_clips_mask_hash(small_split):
 def test_masks_edited_after_the_split_was_written_are_refused(small_split, good, tmp_path):
     split = shutil.copytree(small_split, tmp_path / "split")
     store = tmp_path / "r.sqlite"
-    score_submission(good, split, store, metrics=["psnr"])        # the untouched copy scores
+    score_submission(ScoreConfig(good, split, store, metrics=["psnr"]))        # the untouched copy scores
     victim = Split(split).clip_ids[1]
     masks = split / Split(split)[victim].row["instances_path"]
     _edit_masks(masks)
     before = store.read_bytes()
     with pytest.raises(BenchmarkError, match=rf"clip {victim}: instance masks .*instances.npz have sha256 .* "
                                              r"\(edited after the split was written\)"):
-        score_submission(good, split, store, metrics=["psnr"])
+        score_submission(ScoreConfig(good, split, store, metrics=["psnr"]))
     assert store.read_bytes() == before
     # ... and a manifest edited to match them breaks the fingerprint instead.
     m = pd.read_parquet(split / "manifest.parquet")
     m.loc[m["clip_id"] == victim, "instances_sha256"] = hashlib.sha256(masks.read_bytes()).hexdigest()
     m.to_parquet(split / "manifest.parquet")
     with pytest.raises(BenchmarkError, match="the manifest was edited after the split was written"):
-        score_submission(good, split, tmp_path / "r2.sqlite", metrics=["psnr"])
+        score_submission(ScoreConfig(good, split, tmp_path / "r2.sqlite", metrics=["psnr"]))
     assert not (tmp_path / "r2.sqlite").exists()
 
 
@@ -60,7 +61,7 @@ def test_deleted_masks_are_refused(small_split, good, tmp_path):
     victim = Split(split).clip_ids[0]
     (split / Split(split)[victim].row["instances_path"]).unlink()
     with pytest.raises(BenchmarkError, match=rf"clip {victim}: instance masks .* are missing"):
-        score_submission(good, split, tmp_path / "r.sqlite", metrics=["psnr"])
+        score_submission(ScoreConfig(good, split, tmp_path / "r.sqlite", metrics=["psnr"]))
 
 
 def test_splits_without_the_mask_hash_keep_their_fingerprint():

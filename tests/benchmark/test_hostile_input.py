@@ -18,6 +18,7 @@ import pytest
 
 from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, SubmissionError, build_leaderboard, open_submission,
                                read_submission_info, score_submission)
+from hmworld.benchmark.scoring import ScoreConfig
 from hmworld.benchmark.archive import unpack_archive
 from hmworld.benchmark.scoring import archive_limits
 from hmworld.benchmark.text import csv_cell, md_cell, plain, terminal
@@ -35,7 +36,7 @@ def good(small_split, tmp_path_factory) -> Path:
 def scored(small_split, good, tmp_path_factory) -> Path:
     """A results store holding one psnr-scored submission (copied by each test that edits it)."""
     store = tmp_path_factory.mktemp("hostile-store") / "results.sqlite"
-    score_submission(good, small_split, store, metrics=["psnr"])
+    score_submission(ScoreConfig(good, small_split, store, metrics=["psnr"]))
     return store
 
 
@@ -289,7 +290,7 @@ def test_unrelated_sqlite_file_is_refused_untouched(small_split, good, tmp_path)
     for f in (other, text):
         before = _sha(f)
         with pytest.raises(BenchmarkError, match="not a results store|not an SQLite database"):
-            score_submission(good, small_split, f, metrics=["psnr"])
+            score_submission(ScoreConfig(good, small_split, f, metrics=["psnr"]))
         proc = run_cli("leaderboard", f"results={f}", f"out={tmp_path / 'site'}", check=False, timeout=120)
         _refused(proc, f.name)
         assert _sha(f) == before
@@ -351,7 +352,7 @@ def test_settings_are_checked(small_split, good, scored, tmp_path):
                            ({"shard": 3, "num_shards": 2}, "need 0 <= shard < num_shards"),
                            ({"threads": "many"}, "threads='many': expected a whole number")):
         with pytest.raises(BenchmarkError, match=needle.replace("[", r"\[").replace("]", r"\]")):
-            score_submission(good, small_split, tmp_path / "r.sqlite", **kwargs)
+            score_submission(ScoreConfig(good, small_split, tmp_path / "r.sqlite", **kwargs))
     assert not (tmp_path / "r.sqlite").exists()
     proc = run_cli("score", f"submission={good}", f"split={small_split}", f"results={tmp_path / 'r.sqlite'}",
                    "metrics=[]", "progress=false", check=False, timeout=120)
@@ -368,7 +369,7 @@ def test_settings_are_checked(small_split, good, scored, tmp_path):
 def test_ground_truth_edited_after_scoring_is_refused(small_split, good, tmp_path):
     split = _copy(small_split, tmp_path / "split")
     store = tmp_path / "r.sqlite"
-    score_submission(good, split, store, metrics=["psnr"])
+    score_submission(ScoreConfig(good, split, store, metrics=["psnr"]))
     before = _sha(store)
     sp = Split(split)
     victim = sp.clip_ids[1]
@@ -412,7 +413,7 @@ def test_manifest_edited_to_match_an_edited_video_is_refused(small_split, good, 
     m.loc[m["clip_id"] == victim, "video_sha256"] = hashlib.sha256(bytes(data)).hexdigest()
     m.to_parquet(split / "manifest.parquet")
     with pytest.raises(BenchmarkError, match="the manifest was edited after the split was written"):
-        score_submission(good, split, tmp_path / "r.sqlite", metrics=["psnr"])
+        score_submission(ScoreConfig(good, split, tmp_path / "r.sqlite", metrics=["psnr"]))
     assert not (tmp_path / "r.sqlite").exists()
 
 

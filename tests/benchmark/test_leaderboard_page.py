@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hmworld.benchmark import build_leaderboard, score_submission
+from hmworld.benchmark.scoring import ScoreConfig
 from tests.benchmark.testlib import Chromium, chromium_binary
 
 pytestmark = pytest.mark.skipif(chromium_binary() is None,
@@ -19,9 +20,9 @@ def site(small_split, subs, tmp_path_factory):
     d = tmp_path_factory.mktemp("site")
     results = d / "results.sqlite"
     for name in ("gt", "noise8", "repeat-last", "mean-context"):
-        score_submission(subs[name], small_split, results, metrics=["psnr", "ssim"])
+        score_submission(ScoreConfig(subs[name], small_split, results, metrics=["psnr", "ssim"]))
     # a partial submission too: it is listed after the complete ones, unranked
-    score_submission(subs["noise32"], small_split, results, metrics=["psnr", "ssim"], limit=1)
+    score_submission(ScoreConfig(subs["noise32"], small_split, results, metrics=["psnr", "ssim"], limit=1))
     return build_leaderboard(results, d / "out")
 
 

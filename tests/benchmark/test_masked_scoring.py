@@ -12,6 +12,7 @@ import pytest
 
 from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, ResultsStore, build_leaderboard, merge_stores,
                                score_submission)
+from hmworld.benchmark.scoring import ScoreConfig
 from hmworld.benchmark.leaderboard import METRIC_COLUMNS
 from hmworld.benchmark.store import SCHEMA_VERSION
 from hmworld.metrics import decode_video
@@ -56,7 +57,7 @@ def masked_subs(small_split, tmp_path_factory):
 def scored(small_split, masked_subs, tmp_path_factory):
     d = tmp_path_factory.mktemp("masked-scored")
     results = d / "results.sqlite"
-    reports = {k: score_submission(s, small_split, results, metrics=["psnr", "masked"])
+    reports = {k: score_submission(ScoreConfig(s, small_split, results, metrics=["psnr", "masked"]))
                for k, s in masked_subs.items()}
     return results, reports
 
@@ -174,7 +175,7 @@ def _without_masks(split_dir, out, clips=None):
 def test_clips_without_masks_are_not_applicable(small_split, masked_subs, tmp_path):
     split = _without_masks(small_split, tmp_path / "imported")
     results = tmp_path / "r.sqlite"
-    r = score_submission(masked_subs["gt"], split, results, metrics=["psnr", "masked"])
+    r = score_submission(ScoreConfig(masked_subs["gt"], split, results, metrics=["psnr", "masked"]))
     assert r.scored == 3 and r.failed == {} and r.aggregate["psnr"] > 30
     assert all(r.aggregate.get(c) is None for c in MASKED)
     lb = build_leaderboard(results, tmp_path / "site")
@@ -194,7 +195,7 @@ def test_one_clip_without_masks_leaves_the_others_scored(small_split, masked_sub
     first = Split(small_split).clip_ids[0]
     split = _without_masks(small_split, tmp_path / "mixed", clips=[first])
     results = tmp_path / "r.sqlite"
-    score_submission(masked_subs["gt"], split, results, metrics=["psnr", "masked"])
+    score_submission(ScoreConfig(masked_subs["gt"], split, results, metrics=["psnr", "masked"]))
     lb = build_leaderboard(results, tmp_path / "site")
     s = lb.groups[0].rows[0]
     assert s.not_applicable == set()
@@ -210,7 +211,8 @@ def test_shards_merge_the_events_and_an_old_store_is_upgraded(small_split, maske
     results, r = scored
     shards = [tmp_path / f"s{i}.sqlite" for i in range(2)]
     for i, p in enumerate(shards):
-        score_submission(masked_subs["gt"], small_split, p, metrics=["psnr", "masked"], shard=i, num_shards=2)
+        score_submission(ScoreConfig(masked_subs["gt"], small_split, p, metrics=["psnr", "masked"], shard=i,
+                                     num_shards=2))
     merged = tmp_path / "merged.sqlite"
     merge_stores(shards, merged)
     key = (r["gt"].submission_id, r["gt"].split_fingerprint, r["gt"].convention_version)
@@ -239,7 +241,7 @@ def test_shards_merge_the_events_and_an_old_store_is_upgraded(small_split, maske
     with pytest.raises(BenchmarkError, match=r"schema version '7', this toolkit reads 1, 2"):
         build_leaderboard(new, tmp_path / "new-site")
     with pytest.raises(BenchmarkError, match=r"schema version '7'.*left untouched"):
-        score_submission(masked_subs["gt"], small_split, new, metrics=["psnr"])
+        score_submission(ScoreConfig(masked_subs["gt"], small_split, new, metrics=["psnr"]))
     assert new.read_bytes() == data
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from hmworld.benchmark import (BenchmarkError, CSV_COLUMNS, build_leaderboard, merge_stores, plan_metrics,
                                score_submission)
+from hmworld.benchmark.scoring import ScoreConfig
 from hmworld.metrics import CONVENTION_VERSION
 from tests.benchmark.testlib import score_rows, tiny_models_factory
 from tests.testlib import HMWORLD, run_cli
@@ -21,7 +22,7 @@ def _csv(path):
 def test_ground_truth_ranks_first_and_noise_below(small_split, subs, tmp_path):
     results = tmp_path / "r.sqlite"
     for s in subs.values():
-        score_submission(s, small_split, results, metrics=["psnr", "ssim"])
+        score_submission(ScoreConfig(s, small_split, results, metrics=["psnr", "ssim"]))
     lb = build_leaderboard(results, tmp_path / "site")
     lines = _csv(tmp_path / "site").splitlines()
     assert tuple(lines[0].split(",")) == CSV_COLUMNS
@@ -54,8 +55,8 @@ def test_tiny_weights_all_metrics_and_weights_missing(small_split, subs, tiny_we
     assert plan.compute == ["psnr", "ssim", "lpips", "dsc", "subject_consistency", "background_consistency", "masked"]
     models = tiny_models_factory(tiny_weights)
     results = tmp_path / "r.sqlite"
-    r = score_submission(subs["gt"], small_split, results, weights_dir=str(tiny_weights), yolo_weights="yolo11n.pt",
-                         models=models)
+    r = score_submission(ScoreConfig(subs["gt"], small_split, results, weights_dir=str(tiny_weights),
+                                     yolo_weights="yolo11n.pt"), models=models)
     assert r.scored == 3
     for k in ("lpips", "subject_consistency", "background_consistency", "dsc_miss_rate"):
         assert r.aggregate[k] is not None, k
@@ -66,7 +67,7 @@ def test_tiny_weights_all_metrics_and_weights_missing(small_split, subs, tiny_we
     assert "alexnet-owt-7be5be79.pth" in weights and len(weights) > 64
     assert set(statuses.values()) == {"computed"}
     # The same store scored again with no weights: nothing recomputed, nothing hidden.
-    r2 = score_submission(subs["gt"], small_split, results, metrics=["psnr", "ssim"])
+    r2 = score_submission(ScoreConfig(subs["gt"], small_split, results, metrics=["psnr", "ssim"]))
     assert r2.scored == 0 and r2.already == 3
     lb = build_leaderboard(results, tmp_path / "site")
     cells = dict(zip(CSV_COLUMNS, _csv(tmp_path / "site").splitlines()[1].split(",")))
@@ -77,16 +78,16 @@ def test_tiny_weights_all_metrics_and_weights_missing(small_split, subs, tiny_we
 def test_resume_after_limit_and_after_sigkill_gives_the_same_table(small_split, subs, tmp_path):
     # Same file name in every folder: the page names its results store.
     ref = tmp_path / "ref" / "results.sqlite"
-    score_submission(subs["noise8"], small_split, ref, metrics=["psnr", "ssim"])
+    score_submission(ScoreConfig(subs["noise8"], small_split, ref, metrics=["psnr", "ssim"]))
     build_leaderboard(ref, tmp_path / "ref-site")
 
     # Stopped after one clip (limit), then resumed: only the missing clips are computed.
     part = tmp_path / "part.sqlite"
-    r1 = score_submission(subs["noise8"], small_split, part, metrics=["psnr", "ssim"], limit=1)
+    r1 = score_submission(ScoreConfig(subs["noise8"], small_split, part, metrics=["psnr", "ssim"], limit=1))
     assert (r1.scored, r1.remaining) == (1, 2)
-    r2 = score_submission(subs["noise8"], small_split, part, metrics=["psnr", "ssim"])
+    r2 = score_submission(ScoreConfig(subs["noise8"], small_split, part, metrics=["psnr", "ssim"]))
     assert (r2.scored, r2.already) == (2, 1)
-    r3 = score_submission(subs["noise8"], small_split, part, metrics=["psnr", "ssim"])
+    r3 = score_submission(ScoreConfig(subs["noise8"], small_split, part, metrics=["psnr", "ssim"]))
     assert (r3.scored, r3.already) == (0, 3)
     assert score_rows(part) == score_rows(ref)
 
@@ -115,7 +116,7 @@ def test_resume_after_limit_and_after_sigkill_gives_the_same_table(small_split, 
     assert all(n == 2 for n in per_clip) and 1 <= len(per_clip) <= 3
     if proc.returncode == -signal.SIGKILL:          # killed while running (not after finishing on its own)
         assert len(per_clip) < 3
-    r = score_submission(subs["noise8"], small_split, killed, metrics=["psnr", "ssim"])
+    r = score_submission(ScoreConfig(subs["noise8"], small_split, killed, metrics=["psnr", "ssim"]))
     assert r.scored == 3 - len(per_clip) and r.already == len(per_clip)
     assert score_rows(killed) == score_rows(ref)
     build_leaderboard(killed, tmp_path / "killed-site")
@@ -126,12 +127,12 @@ def test_resume_after_limit_and_after_sigkill_gives_the_same_table(small_split, 
 def test_shards_and_merge_give_the_same_table(small_split, subs, tmp_path):
     ref = tmp_path / "ref" / "results.sqlite"
     for s in ("gt", "noise32"):
-        score_submission(subs[s], small_split, ref, metrics=["psnr"])
+        score_submission(ScoreConfig(subs[s], small_split, ref, metrics=["psnr"]))
     build_leaderboard(ref, tmp_path / "ref-site")
     shards = [tmp_path / f"shard{i}.sqlite" for i in range(2)]
     for s in ("gt", "noise32"):
         for i, store in enumerate(shards):
-            r = score_submission(subs[s], small_split, store, metrics=["psnr"], shard=i, num_shards=2)
+            r = score_submission(ScoreConfig(subs[s], small_split, store, metrics=["psnr"], shard=i, num_shards=2))
             assert r.clips_in_shard == (2 if i == 0 else 1)
     # a lone shard is a partial submission: not ranked, counted as unfinished
     lone = build_leaderboard(shards[1], tmp_path / "lone")
@@ -162,7 +163,7 @@ def test_shards_and_merge_give_the_same_table(small_split, subs, tmp_path):
 
 def test_workers_give_identical_numbers(small_split, subs, tmp_path):
     one, two = tmp_path / "one.sqlite", tmp_path / "two.sqlite"
-    score_submission(subs["noise32"], small_split, one, metrics=["psnr"])
-    r = score_submission(subs["noise32"], small_split, two, metrics=["psnr"], workers=2)
+    score_submission(ScoreConfig(subs["noise32"], small_split, one, metrics=["psnr"]))
+    r = score_submission(ScoreConfig(subs["noise32"], small_split, two, metrics=["psnr"], workers=2))
     assert r.scored == 3
     assert score_rows(one) == score_rows(two)

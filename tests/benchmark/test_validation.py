@@ -10,6 +10,7 @@ import pytest
 
 from hmworld.benchmark import (SubmissionError, SubmissionInfo, open_submission, read_submission_info, score_submission,
                                validate_submission, write_submission_info)
+from hmworld.benchmark.scoring import ScoreConfig
 from hmworld.split import Split
 from hmworld.video import write_video
 from tests.benchmark.testlib import gt_copy, gt_with_context, make_submission, score_rows
@@ -59,7 +60,7 @@ def test_partial_scores_the_valid_clips_and_marks_the_rest(small_split, good, tm
     a, b, c = split.clip_ids
     sub = _copy(good, tmp_path / "sub")
     write_video(sub / f"{b}.mp4", split[b].target()[:, :48, :80], 15)              # wrong size: never resized
-    r = score_submission(sub, small_split, tmp_path / "r.sqlite", metrics=["psnr"], partial=True)
+    r = score_submission(ScoreConfig(sub, small_split, tmp_path / "r.sqlite", metrics=["psnr"], partial=True))
     assert r.valid == 2 and set(r.invalid) == {b}
     assert "frame size 80x48, expected 160x96" in r.invalid[b][0]
     assert r.scored == 2 and r.clips_aggregated == 2
@@ -90,11 +91,11 @@ def test_every_kind_of_fault_in_one_report(small_split, good, tmp_path):
     info = read_submission_info(sub)
     write_submission_info(sub, SubmissionInfo(**{**info.to_dict(), "split_fingerprint": "0" * 64, "fps": 30}))
     with pytest.raises(SubmissionError) as err:
-        score_submission(sub, small_split, tmp_path / "r.sqlite", metrics=["psnr"], partial=True)
+        score_submission(ScoreConfig(sub, small_split, tmp_path / "r.sqlite", metrics=["psnr"], partial=True))
     assert "split_fingerprint '000" in str(err.value) and "fps 30, the split's videos are 15 fps" in str(err.value)
     (sub / "submission.yaml").write_text("model: x\n")
     with pytest.raises(SubmissionError, match="missing field `split_fingerprint`"):
-        score_submission(sub, small_split, tmp_path / "r.sqlite", metrics=["psnr"], partial=True)
+        score_submission(ScoreConfig(sub, small_split, tmp_path / "r.sqlite", metrics=["psnr"], partial=True))
 
 
 def test_zip_with_parent_member_is_refused_without_writing_outside(small_split, good, tmp_path):
@@ -108,7 +109,7 @@ def test_zip_with_parent_member_is_refused_without_writing_outside(small_split, 
         z.writestr("/abs.txt", "outside")
     before = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(SubmissionError) as err:
-        score_submission(bad, small_split, tmp_path / "r.sqlite", metrics=["psnr"])
+        score_submission(ScoreConfig(bad, small_split, tmp_path / "r.sqlite", metrics=["psnr"]))
     msg = str(err.value)
     assert "'../escaped.txt': path with '..'" in msg and "'/abs.txt': absolute path" in msg
     assert "nothing was unpacked" in msg
@@ -139,7 +140,7 @@ def test_archives_of_a_folder_are_the_same_submission(small_split, good, tmp_pat
     with open_submission(z, workdir=work) as root:
         assert (root / "submission.yaml").is_file() and root.parent.parent == work
     assert list(work.iterdir()) == []                     # the unpacked copy is removed afterwards
-    ids = [score_submission(s, small_split, tmp_path / f"r{i}.sqlite", metrics=["psnr"]).submission_id
+    ids = [score_submission(ScoreConfig(s, small_split, tmp_path / f"r{i}.sqlite", metrics=["psnr"])).submission_id
            for i, s in enumerate((good, z, t))]
     assert len(set(ids)) == 1
     assert score_rows(tmp_path / "r0.sqlite") == score_rows(tmp_path / "r1.sqlite") == score_rows(tmp_path / "r2.sqlite")
@@ -148,8 +149,8 @@ def test_archives_of_a_folder_are_the_same_submission(small_split, good, tmp_pat
 def test_includes_context_scores_the_target_part(small_split, tmp_path):
     only = make_submission(small_split, tmp_path / "t", gt_copy, "gt")
     both = make_submission(small_split, tmp_path / "ct", gt_with_context, "gt", includes_context=True)
-    a = score_submission(only, small_split, tmp_path / "r.sqlite", metrics=["psnr"])
-    b = score_submission(both, small_split, tmp_path / "r.sqlite", metrics=["psnr"])
+    a = score_submission(ScoreConfig(only, small_split, tmp_path / "r.sqlite", metrics=["psnr"]))
+    b = score_submission(ScoreConfig(both, small_split, tmp_path / "r.sqlite", metrics=["psnr"]))
     assert a.submission_id != b.submission_id
     assert a.aggregate["psnr"] > 35 and b.aggregate["psnr"] > 35
     # A target-only video declared as context + target has the wrong frame count, and vice versa.
