@@ -336,7 +336,7 @@ def run_training(cfg, *, progress: bool = True) -> dict:
     autoencoder = None
     if vae_kind(model_cfg) == "patch_pca":
         autoencoder, _ = dataset.cache.autoencoder()
-    pixel_weight = cfg.train.get("pixel_weight", 0.0)
+    pixel_weight = cfg.train.pixel_weight
     if not isinstance(pixel_weight, (int, float)) or isinstance(pixel_weight, bool) or pixel_weight < 0:
         raise ConfigError(f"train.pixel_weight={pixel_weight!r}: use a number >= 0 (0 plain latent MSE, 1 pixel MSE)")
     if pixel_weight > 0 and autoencoder is None:
