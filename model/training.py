@@ -126,7 +126,6 @@ class HyDRAFlowMatchingModule(L.LightningModule):
             self._channel_weights[target_latents] = w / w.mean()
         return self._channel_weights[target_latents]
 
-
     def step_generator(self) -> torch.Generator:
         # Noise, timesteps and caption dropout of step s on rank r are a pure function of (seed, s, r), so a
         # resumed run draws exactly what an uninterrupted one would have drawn.
