@@ -50,9 +50,10 @@ def old_tree(commit: str, into: Path) -> Path:
     root = into / "tree"
     with tarfile.open(archive) as tar:
         tar.extractall(root, filter="data")
-    for name, folder in MAPPED.items():
-        if (root / folder).is_dir():
-            (root / "hmworld" / name).symlink_to(root / folder, target_is_directory=True)
+    for name, folder in MAPPED.items():  # commits since 6a62478 carry these links themselves
+        link = root / "hmworld" / name
+        if (root / folder).is_dir() and not link.exists() and not link.is_symlink():
+            link.symlink_to(root / folder, target_is_directory=True)
     return root
 
 
@@ -77,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--old", default=OLD_COMMIT, help="the commit to compare with")
+    ap.add_argument("--old-runs", type=int, help="runs per command of the old commit (default: --runs)")
     ap.add_argument("--no-old", action="store_true", help="today's code only")
     ap.add_argument("--only", nargs="*", help="these commands only")
     args = ap.parse_args()
@@ -94,7 +96,8 @@ def main() -> None:
                                    cwd=old_root, check=True)
             old_commands = set(probe.stdout.split())
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs; "
-              f"{args.runs} runs per command; median wall seconds")
+              f"{args.runs} runs per command ({args.old_runs or args.runs} of {args.old}); median seconds: wall, "
+              "(cpu) user + system")
         head = f"{'command':<17} {'bad argument':<44} {'today':>6} {'(cpu)':>6}  {'check':<5}"
         if old_root is not None:
             head += f" {args.old:>8} {'(cpu)':>6}  {'exit':<4} {'ratio':>6}"
@@ -115,7 +118,7 @@ def main() -> None:
             if old_root is not None:
                 if name in old_commands:
                     old, old_cpu, codes = [], [], set()
-                    for _ in range(args.runs):
+                    for _ in range(args.old_runs or args.runs):
                         seconds, cpu, proc = time_once([sys.executable, "-m", "hmworld", *argv],
                                                        {**env, "PYTHONPATH": str(old_root)}, old_root)
                         old.append(seconds)
