@@ -109,7 +109,11 @@ def user_errors() -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The message without OmegaConf's detail lines (full_key, object_type, ...) and Hydra's `+key` hint, which
+    does not apply to typed configs; what is left is joined into one line."""
+    detail = ("full_key:", "object_type=", "reference_type=", "To append to your config")
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip() and not ln.strip().startswith(detail)]
+    return " ".join(lines) if lines else type(exc).__name__
 
 
 @contextmanager

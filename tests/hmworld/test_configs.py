@@ -93,3 +93,16 @@ def test_study_sections_are_checked_against_each_command_schema():
         stage_config("train", ["split=s", "out=o"], OmegaConf.create({"trainr": {"max_steps": 3}}))
     with pytest.raises(Exception, match="Key 'widht' not in 'VideoConfig'"):
         stage_config("render", ["out=o"], OmegaConf.create({"video": {"widht": 64}}))
+
+
+def test_a_misspelled_key_in_a_preset_is_one_line_with_status_2(tmp_path):
+    (tmp_path / "study_preset").mkdir()
+    (tmp_path / "study_preset" / "typo.yaml").write_text("# @package _global_\npreset: typo\nreport:\n  sampel_clips: 2\n")
+    proc = subprocess.run([sys.executable, "-m", "hmworld", "study", "--config-dir", str(tmp_path),
+                           "study_preset=typo", f"out={tmp_path / 'study'}"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "study_preset/typo" in lines[0] and "Key 'sampel_clips' not in 'StudyReportConfig'" \
+        in lines[0], proc.stderr
+    assert not (tmp_path / "study").exists()
