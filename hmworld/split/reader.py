@@ -7,7 +7,7 @@
         clip.events_file.subjects[0].events           # [ExitEntry(exit_frame, entry_frame)]
 
 The per-clip files come as checked records of hmworld.split.schema (`camera_file`, `subjects_file`,
-`events_file`); `subjects` / `events` are the same records as plain JSON dicts.
+`events_file`; `.to_json()` gives the file's dict).
 """
 from __future__ import annotations
 
@@ -96,14 +96,6 @@ class Clip:
     def camera(self) -> CameraTrack:
         f = self.camera_file
         return CameraTrack(f.poses, Intrinsics(**f.intrinsics), f.width, f.height, f.fps)
-
-    @property
-    def subjects(self) -> dict | None:
-        return self.subjects_file.to_json() if self.subjects_file else None
-
-    @property
-    def events(self) -> dict:
-        return self.events_file.to_json()
 
     def instances(self) -> np.ndarray:
         """uint8 [F, H, W] instance ids (0 background). Clips imported from the official release have none."""

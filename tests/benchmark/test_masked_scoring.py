@@ -37,11 +37,10 @@ def recolour_subject(clip) -> np.ndarray:
     t = MODEL(clip).copy()
     inst = clip.instances()
     c = clip.context_frames
-    for subj in clip.events["subjects"]:
-        for ev in subj["events"]:
-            for f in range(int(ev["entry_frame"]), c + clip.target_frames):
-                m = inst[f] == int(subj["instance_id"])
-                t[f - c][m] = 255 - t[f - c][m]
+    for iid, ev in clip.events_file.events():
+        for f in range(ev.entry_frame, c + clip.target_frames):
+            m = inst[f] == iid
+            t[f - c][m] = 255 - t[f - c][m]
     return t
 
 
@@ -93,7 +92,8 @@ def test_store_events_equal_the_metric_on_the_decoded_videos(small_split, masked
     for clip in split:
         pred = decode_video(masked_subs["recolour"] / f"{clip.clip_id}.mp4")
         target = decode_video(clip.video_path)[clip.context_frames:]
-        want = reentry_scores(pred, target, clip.instances(), clip.events, clip.subjects, clip.context_frames)
+        want = reentry_scores(pred, target, clip.instances(), clip.events_file, clip.subjects_file,
+                              clip.context_frames)
         assert scores[(clip.clip_id, "subject_psnr")] == pytest.approx(want.values["subject_psnr"], abs=1e-9)
         assert scores[(clip.clip_id, "reentry_ssim")] == pytest.approx(want.values["frame_ssim"], abs=1e-9)
         for i, e in enumerate(want.events):

@@ -33,7 +33,7 @@ def test_reference_command_writes_three_clips_with_events(small_split):
     manifest = pd.read_parquet(small_split / "manifest.parquet")
     assert list(manifest.columns) == MANIFEST_COLUMNS
     for clip in split:
-        events = clip.events
+        events = clip.events_file.to_json()
         assert events["context_frames"] == 21 and events["target_frames"] == 21
         found = [e for s in events["subjects"] for e in s["events"]]
         assert found, clip.clip_id
@@ -53,8 +53,8 @@ def test_reference_command_writes_three_clips_with_events(small_split):
 def test_events_are_recomputed_from_the_masks(small_split):
     for clip in Split(small_split):
         masks = clip.instances()
-        ev = clip.events
-        for subj, meta in zip(ev["subjects"], clip.subjects["subjects"]):
+        ev = clip.events_file.to_json()
+        for subj, meta in zip(ev["subjects"], clip.subjects_file.to_json()["subjects"]):
             counts = (masks == subj["instance_id"]).sum(axis=(1, 2))
             visible = counts >= ev["min_visible_pixels"]
             runs = [[s, e] for s, e in subj["visible_intervals"]]
@@ -72,7 +72,7 @@ def test_subjects_and_camera_files_follow_the_schema(small_split):
     cam = json.loads(clip.path("camera_path").read_text())
     assert cam["convention"] == "opencv_c2w_metres" and len(cam["c2w"]) == 42 and len(cam["c2w"][0]) == 16
     assert set(cam["intrinsics"]) == {"fx", "fy", "cx", "cy"}
-    subj = clip.subjects
+    subj = clip.subjects_file.to_json()
     assert subj["version"] == 1
     for s in subj["subjects"]:
         assert s["kind"] in ("human", "animal") and isinstance(s["coco_class"], int)

@@ -153,17 +153,17 @@ def rendered_clip(tiny_split):
 def test_rendered_clip_exact_values_when_only_the_returning_subject_is_wrong(rendered_clip):
     clip = rendered_clip
     inst, target, cf = clip.instances(), clip.target(), clip.context_frames
-    evs = reentry_events(clip.events, inst, cf)
+    evs = reentry_events(clip.events_file, inst, cf)
     assert evs and evs[0].frames  # a split keeps only clips with an exit-entry event
     e = evs[0]
-    perfect = reentry_scores(target, target, inst, clip.events, clip.subjects, cf)
+    perfect = reentry_scores(target, target, inst, clip.events_file, clip.subjects_file, cf)
     assert perfect.values["subject_psnr"] == 100.0 and perfect.values["frame_ssim"] == pytest.approx(1.0)
     pred = target.copy()
     rows = [f - cf for f in e.frames]
     m = np.zeros(target.shape[:3], bool)
     m[rows] = inst[list(e.frames)] == e.instance_id
     pred[m] = (target[m].astype(int) + 128) % 256  # every value of the subject off by exactly 128 levels
-    s = reentry_scores(pred, target, inst, clip.events, clip.subjects, cf)
+    s = reentry_scores(pred, target, inst, clip.events_file, clip.subjects_file, cf)
     first = next(x for x in s.events if (x.instance_id, x.entry_frame) == (e.instance_id, e.entry_frame))
     assert first.psnr["subject"] == pytest.approx(20 * np.log10(255 / 128), abs=1e-9)
     assert first.gap_frames == e.entry_frame - e.exit_frame and first.frames == len(e.frames)

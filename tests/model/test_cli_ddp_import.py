@@ -65,12 +65,12 @@ def test_import_synthetic_release(tmp_path):
         raw = t["poses"].copy()
         raw[7] = raw[6]
         np.testing.assert_allclose(clip.camera.c2w, ue_c2w_to_opencv(pad_sequence(raw)), atol=1e-5)
-        ev = clip.events
+        ev = clip.events_file.to_json()
         assert ev["min_visible_pixels"] is None and all(s["visible_intervals"] is None for s in ev["subjects"])
         k = int(rel.split("clip")[-1][:3])
         assert ev["subjects"][0]["events"] == [{"exit_frame": raw_to_padded(40 + k), "entry_frame": raw_to_padded(110 + k)}]
         assert ev["subjects"][1]["events"] == []
-        subs = clip.subjects["subjects"]
+        subs = clip.subjects_file.to_json()["subjects"]
         assert [s["name"] for s in subs] == ["dog_golden", "man_hiker"] and subs[0]["coco_class"] == 16
         assert all(f["box"] is None and f["visible_box"] is None for s in subs for f in s["frames"])
         assert subs[0]["frames"][10]["position"] == pytest.approx([0.1 * 9, -0.2, 0.0])  # padded frame 10 = raw 9, cm -> m, y mirrored
