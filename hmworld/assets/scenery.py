@@ -24,6 +24,7 @@ from hmworld.catalog import Catalog, Prop, SceneSpec
 from hmworld.errors import ConfigError, HMWorldError
 
 PROPS_STYLES = ("primitive", "asset")
+ROUND_DIGITS = 6  # placed props' numbers (metres, radians, matrix entries)
 
 
 def terrain_path(name: str) -> str:
@@ -272,8 +273,11 @@ class Scenery:
         model[2, 3] = -scale * fp.z_min
         box = (float(prop.position[0]), float(prop.position[1]), scale * half[0], scale * half[1], float(yaw))
         size = (2 * box[2], 2 * box[3], scale * (fp.z_max - fp.z_min))
-        return MeshProp(prop.shape, prop.position, size, prop.material, prop.yaw_deg, name, name, float(scale),
-                        tuple(float(x) for x in box), tuple(float(x) for x in model.reshape(-1)))
+        # rounded to a micrometre: the values enter the catalog digest (the split's identity), which shards
+        # rendered on different machines must agree on whatever their libm's last bits
+        r = lambda values: tuple(round(float(x), ROUND_DIGITS) for x in values)  # noqa: E731
+        return MeshProp(prop.shape, prop.position, r(size), prop.material, prop.yaw_deg, name, name,
+                        round(float(scale), ROUND_DIGITS), r(box), r(model.reshape(-1)))
 
     def scene(self, scene: SceneSpec) -> AssetScene:
         if isinstance(scene, AssetScene):
