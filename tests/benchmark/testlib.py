@@ -1,6 +1,7 @@
 """Helpers for the benchmark tests: tiny metric models, submissions built from a split, result rows."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -94,12 +95,16 @@ class Chromium:
         import websocket
 
         self.port = _free_port()
+        # Chromium's own temporary folders (org.chromium.Chromium.*) go beside its profile: in $TMPDIR, the ones a
+        # closed browser leaves behind would outlive the test.
+        tmp = profile.parent / f"{profile.name}-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-extensions", "--remote-allow-origins=*", f"--window-size={width},{height}",
              f"--user-data-dir={profile}", f"--remote-debugging-port={self.port}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(tmp)})
         deadline = time.monotonic() + 60
         targets = []
         while time.monotonic() < deadline:
