@@ -44,11 +44,13 @@ def test_reference_predictors(small_split, subs, tmp_path):
 
 def test_main_pipeline_on_the_command_line(small_split, tmp_path):
     board = tmp_path / "board"
+    # hydra.sweep.dir: the multirun bookkeeping would otherwise stay in $TMPDIR/hmworld-multirun
     run_cli("predict-baseline", "--multirun", "name=repeat-last,mean-context", f"split={small_split}",
-            f"out={board}/${{name}}", "progress=false")
+            f"out={board}/${{name}}", "progress=false", f"hydra.sweep.dir={tmp_path}/sweep-predict")
     results = board / "results.sqlite"
     proc = run_cli("score", "--multirun", f"submission={board}/repeat-last,{board}/mean-context",
-                   f"split={small_split}", f"results={results}", "metrics=[psnr]")
+                   f"split={small_split}", f"results={results}", "metrics=[psnr]",
+                   f"hydra.sweep.dir={tmp_path}/sweep-score")
     assert proc.stdout.count("3 clips scored, 0 already in the store") == 2
     assert "━" in proc.stdout                                          # rich progress bars ran
     proc = run_cli("leaderboard", f"results={results}", f"out={board}/site")
