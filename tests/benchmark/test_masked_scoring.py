@@ -67,17 +67,22 @@ def test_recolouring_only_the_subject_costs_the_subject_metric_far_more(scored):
     drop = {k: gt[k] - rec[k] for k in ("psnr", "reentry_psnr", "subject_psnr", "box_psnr", "background_psnr")}
     print("drops (dB):", {k: round(v, 2) for k, v in drop.items()}, "model:", {k: round(gt[k], 2) for k in drop},
           "SSIM subject", round(gt["subject_ssim"], 3), "->", round(rec["subject_ssim"], 3))
-    # Subjects of this 160x96 split cover ~14 % of the re-entry frames (median 18 %), so whole-frame PSNR does see
-    # the change (measured: -10.3 dB from 30.3 dB; subject -22.4 dB); a few-pixel subject hides in it (the synthetic
-    # case in tests/metrics/test_masked.py: subject -21.0 dB, whole frame -4.5 dB).
-    assert drop["subject_psnr"] > 10                         # the subject is gone in colour
-    assert drop["subject_psnr"] > 2 * drop["psnr"]           # twice the whole-frame drop, in dB
-    assert drop["subject_psnr"] > 1.5 * drop["reentry_psnr"]  # also against whole frames of the re-entry frames alone
+    # In dB a drop compares error energies: the whole frame dilutes the subject's error by the subject's share of the
+    # pixels, so the subject metric's drop exceeds the whole-frame drop by about 10 log10(1 / share). Subjects of this
+    # 160x96 split (realistic default) cover ~20 % of the re-entry frames: measured -27.1 dB on the subject, -20.4 on
+    # the re-entry frames, -17.1 on the whole target half (primitive bodies, ~14 %: -22.4 vs -10.3); a few-pixel
+    # subject hides in the frame (the synthetic case in tests/metrics/test_masked.py: subject -21.0 dB, frame -4.5).
+    assert drop["subject_psnr"] > 10                             # the subject is gone in colour
+    assert drop["subject_psnr"] > drop["psnr"] + 6               # >= 4x the whole-frame error energy
+    assert drop["subject_psnr"] > drop["reentry_psnr"] + 3       # >= 2x, also against the re-entry frames alone
     assert drop["subject_psnr"] > drop["box_psnr"] > drop["reentry_psnr"]
     assert abs(drop["background_psnr"]) < 0.5                # the background is the model's
     ssim_drop = {k: gt[k] - rec[k] for k in ("subject_ssim", "reentry_ssim", "background_ssim")}
-    assert ssim_drop["subject_ssim"] > 0.5 and ssim_drop["subject_ssim"] > 4 * ssim_drop["reentry_ssim"]
-    assert abs(ssim_drop["background_ssim"]) < 0.05
+    # SSIM's 7x7 windows straddle the subject's edges, so the frame sees more than the subject's share (measured:
+    # subject -0.96, re-entry frames -0.30)
+    assert ssim_drop["subject_ssim"] > 0.5 and ssim_drop["subject_ssim"] > 2.5 * ssim_drop["reentry_ssim"]
+    # ... and the background's windows next to the subject see some of it (measured -0.07)
+    assert abs(ssim_drop["background_ssim"]) < 0.1 and ssim_drop["background_ssim"] < ssim_drop["subject_ssim"] / 8
 
 
 def test_store_events_equal_the_metric_on_the_decoded_videos(small_split, masked_subs, scored):

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -95,10 +97,11 @@ class Chromium:
         import websocket
 
         self.port = _free_port()
-        # Chromium's own temporary folders (org.chromium.Chromium.*) go beside its profile: in $TMPDIR, the ones a
-        # closed browser leaves behind would outlive the test.
-        tmp = profile.parent / f"{profile.name}-tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        # Chromium's own temporary folders (org.chromium.Chromium.*) go in a folder of their own that close() removes
+        # (a closed browser leaves them behind). Short, in the session's TMPDIR: the singleton's unix socket lives
+        # there, and a path over 107 bytes aborts Chromium (tmp_path folders are deeper than that).
+        self.tmp = Path(tempfile.mkdtemp(prefix="cr"))
+        tmp = self.tmp
         self.proc = subprocess.Popen(
             [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -176,3 +179,4 @@ class Chromium:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
