@@ -8,11 +8,12 @@ import shutil
 import sqlite3
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, ResultsStore, build_leaderboard, merge_stores,
                                score_submission)
-from hmworld.benchmark.scoring import ScoreConfig
+from hmworld.benchmark.scoring import ScoreConfig, manifest_fingerprint
 from hmworld.benchmark.leaderboard import METRIC_COLUMNS
 from hmworld.benchmark.store import SCHEMA_VERSION
 from hmworld.metrics import decode_video
@@ -164,23 +165,34 @@ def test_gap_plot_in_headless_chromium(scored, tmp_path):
 
 
 def _without_masks(split_dir, out, clips=None):
-    """A copy of the split whose clips (all, or `clips`) look imported: no instances.npz, null visible intervals."""
+    """A copy of the split whose clips (all, or `clips`) look imported: no instances.npz (nor its manifest entries,
+    as the importer writes them), null visible intervals."""
     shutil.copytree(split_dir, out)
+    stripped = []
     for clip in Split(out):
         if clips is not None and clip.clip_id not in clips:
             continue
         clip.path("instances_path").unlink()
+        stripped.append(clip.clip_id)
         ev = json.loads(clip.path("events_path").read_text())
         for s in ev["subjects"]:
             s["visible_intervals"] = None
         clip.path("events_path").write_text(json.dumps(ev))
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    rows = manifest["clip_id"].isin(stripped)
+    manifest.loc[rows, ["instances_path", "instances_sha256"]] = ""
+    manifest.to_parquet(out / "manifest.parquet", index=False)
+    info = json.loads((out / "split.json").read_text())   # an imported split's fingerprint covers its own rows
+    info["fingerprint"] = manifest_fingerprint(Split(out))
+    (out / "split.json").write_text(json.dumps(info))
     return out
 
 
 def test_clips_without_masks_are_not_applicable(small_split, masked_subs, tmp_path):
     split = _without_masks(small_split, tmp_path / "imported")
     results = tmp_path / "r.sqlite"
-    r = score_submission(ScoreConfig(masked_subs["gt"], split, results, metrics=["psnr", "masked"]))
+    gt = make_submission(split, tmp_path / "gt", gt_copy, "gt-copy")   # the stripped split has its own fingerprint
+    r = score_submission(ScoreConfig(gt, split, results, metrics=["psnr", "masked"]))
     assert r.scored == 3 and r.failed == {} and r.aggregate["psnr"] > 30
     assert all(r.aggregate.get(c) is None for c in MASKED)
     lb = build_leaderboard(results, tmp_path / "site")
@@ -200,7 +212,8 @@ def test_one_clip_without_masks_leaves_the_others_scored(small_split, masked_sub
     first = Split(small_split).clip_ids[0]
     split = _without_masks(small_split, tmp_path / "mixed", clips=[first])
     results = tmp_path / "r.sqlite"
-    score_submission(ScoreConfig(masked_subs["gt"], split, results, metrics=["psnr", "masked"]))
+    gt = make_submission(split, tmp_path / "gt", gt_copy, "gt-copy")
+    score_submission(ScoreConfig(gt, split, results, metrics=["psnr", "masked"]))
     lb = build_leaderboard(results, tmp_path / "site")
     s = lb.groups[0].rows[0]
     assert s.not_applicable == set()
