@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, SubmissionError, build_leaderboard, open_submission,
+from hmworld.benchmark import (CSV_COLUMNS, BenchmarkError, SubmissionError, build_leaderboard,
                                read_submission_info, score_submission)
 from hmworld.benchmark.scoring import ScoreConfig
 from hmworld.benchmark.archive import unpack_archive

@@ -1,9 +1,7 @@
 """`hmworld render` end to end: the split on disk, determinism, atomicity and resume, bad inputs."""
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from tests.testlib import HMWORLD, SMALL, run_cli
 from hmworld.split import Split
 from hmworld.split.format import MANIFEST_COLUMNS, fingerprint
 from hmworld.split.writer import SplitWriter
-from hmworld.video import probe_video, read_video
+from hmworld.video import probe_video
 
 REF = ["num_clips=3", "seed=7", *SMALL, "progress=false"]
 

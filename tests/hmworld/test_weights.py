@@ -1,6 +1,8 @@
 """One weights resolver and one offline policy (hmworld.weights) for the metrics, the captioners and the model's
 components, and `hmworld weights` reporting all of them. Real files in temporary folders; nothing is downloaded
 (every lookup that could reach the network runs with downloads refused)."""
+from pathlib import Path
+
 import pytest
 
 from hmworld.weights import (OFFLINE_SWITCHES, WeightsNotFoundError, download_refusal, folder_status,
@@ -23,7 +25,7 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _snapshot(hf_home, repo: str, files: dict) -> "Path":  # noqa: F821
+def _snapshot(hf_home, repo: str, files: dict) -> Path:
     """A repository as huggingface_hub's cache lays it out (refs/main -> snapshots/<commit>/...)."""
     commit = "c" * 40
     root = hf_home / "hub" / f"models--{repo.replace('/', '--')}"

@@ -1,8 +1,6 @@
 """`hmworld caption` on a rendered split: in place, resumable, manifest and captions.txt always consistent with
 the clips' clip.json files; the split's fingerprint untouched. Captioners here work at the Captioner interface
 (a counting one, one that fails on purpose); the transformers captioners are tested in test_vlm_captioners.py."""
-import json
-import os
 import signal
 import subprocess
 import sys

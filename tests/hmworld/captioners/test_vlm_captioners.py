@@ -1,9 +1,6 @@
 """The transformers captioners on real (tiny, random) models: a Qwen2-VL saved with its processor for
 `captioner=vlm`, and a remote-code checkpoint folder (auto_map + Python files) for `captioner=minicpm`'s
 remote-code path. Loading, frame sampling, batching, bf16 and generation are the production code."""
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest

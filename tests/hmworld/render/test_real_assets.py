@@ -29,14 +29,6 @@ CLASSES = ["man_grey_suit", "woman_green_dress", "dog_golden", "horse_white", "s
 
 
 @pytest.fixture(scope="module")
-def real_cache() -> Path:
-    try:
-        return zeroad.require_cache()
-    except zeroad.AssetsMissing as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture(scope="module")
 def bodies(catalog, real_cache):
     from hmworld.assets.bodies import AssetBodies
 

@@ -2,7 +2,6 @@
 that keeps failing is recorded as failed while the rest of the split goes on."""
 import json
 
-import pytest
 
 from tests.testlib import SMALL, render_config
 from hmworld.errors import RenderFailure

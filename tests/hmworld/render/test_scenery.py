@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,14 +30,6 @@ from tests.testlib import SMALL, run_cli
 W, H = 192, 144
 TREE = (0.0, 0.0)
 CRATE = (5.0, 0.0)
-
-
-@pytest.fixture(scope="module")
-def real_cache() -> Path:
-    try:
-        return zeroad.require_cache()
-    except zeroad.AssetsMissing as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

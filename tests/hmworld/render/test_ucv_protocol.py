@@ -1,6 +1,5 @@
 """The simulator speaks UnrealCV's wire protocol: checked with the real `unrealcv` client package over real
 TCP on 127.0.0.1 (and raw sockets where the client hides the framing)."""
-import io
 import socket
 import struct
 import time

@@ -23,6 +23,7 @@ pytest.importorskip("unrealcv")
 # 64x48, 21 + 21 frames, 2 clips: small enough to render a split several times in a few seconds
 TINY = ["num_clips=2", "seed=7", "video.width=64", "video.height=48", "video.context_frames=21",
         "video.target_frames=21", "progress=false"]
+PRIMITIVE = ["renderer.subjects_style=primitive", "renderer.quality=basic", "renderer.props_style=primitive"]
 FAST = ["renderer.runtime.backoff_s=0.05", "renderer.runtime.connect_timeout_s=15",
         "renderer.runtime.request_timeout_s=15"]
 
@@ -34,7 +35,9 @@ def ue_config(out, port, *extra):
 @pytest.fixture(scope="module")
 def embedded_split(tmp_path_factory):
     out = tmp_path_factory.mktemp("embedded") / "split"
-    run_render(render_config(f"out={out}", *TINY))
+    # The simulator stands in for the game and draws what an UnrealCV config describes to the compositor:
+    # primitive bodies and props (no 0 A.D. art), basic quality. The embedded split to compare is asked for the same.
+    run_render(render_config(f"out={out}", *TINY, *PRIMITIVE))
     return out
 
 
