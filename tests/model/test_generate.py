@@ -140,3 +140,25 @@ def test_default_negative_prompt_is_the_releases(cached_split, generator, tmp_pa
         videos[name] = read_video(out / f"{clip}.mp4")
     assert (videos["default"] == videos["explicit"]).all()
     assert not (videos["default"] == videos["zero"]).all()      # the unconditional branch is really used
+
+
+def test_negative_prompt_setting_reaches_the_sampler(cached_split, checkpoint, generator, tmp_path):
+    """`negative_prompt=` on the command line: absent, the release's (Wan's default negative prompt); null, the
+    all-padding caption; any text, that text. Through Hydra's composition of the generate config into the sampler,
+    and through the command into the sampler settings it records beside the submission."""
+    from hmworld.model.generate import WAN_NEGATIVE_PROMPT, resolve_sampler, state_path
+    from tests.testlib import run_cli
+
+    def composed(*extra):
+        with initialize_config_module(config_module="hmworld.render_configs", version_base="1.3"):
+            return compose(config_name="generate", overrides=[f"checkpoint={checkpoint}", f"out={tmp_path / 'o'}",
+                                                              *extra])
+
+    assert resolve_sampler(composed(), generator).negative_prompt == WAN_NEGATIVE_PROMPT
+    assert resolve_sampler(composed("negative_prompt=null"), generator).negative_prompt is None
+    assert resolve_sampler(composed("negative_prompt='blurry, static'"), generator).negative_prompt == "blurry, static"
+    for i, (value, expected) in enumerate((("null", None), ("'blurry, static'", "blurry, static"))):
+        out = tmp_path / f"cli-{i}"
+        run_cli("generate", f"checkpoint={checkpoint}", f"split={cached_split}", f"out={out}", "limit=1", "steps=1",
+                "guidance=2.0", f"negative_prompt={value}", "device=cpu", "progress=false", timeout=600)
+        assert json.loads(state_path(out).read_text())["sampler"]["negative_prompt"] == expected
