@@ -63,6 +63,9 @@ def isolate() -> Path:
         os.environ.pop(name, None)
     # Libraries use a few threads each unless told otherwise; a caller's own setting wins.
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # ultralytics sets NUMEXPR_MAX_THREADS (1 on 2 cores) in os.environ when imported; every command started after
+    # that would inherit it beside OMP_NUM_THREADS=2 and numexpr (under pandas) would print an error line on import
+    os.environ.setdefault("NUMEXPR_NUM_THREADS", "1")
     tmp = _session / "tmp"
     tmp.mkdir()
     os.environ["TMPDIR"] = str(tmp)

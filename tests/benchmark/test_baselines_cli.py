@@ -78,9 +78,10 @@ def test_main_pipeline_on_the_command_line(small_split, tmp_path):
 def test_weights_command(tiny_weights, tmp_path):
     proc = run_cli("weights", f"weights_dir={tmp_path}", check=False)
     assert proc.returncode == 1 and "MISSING" in proc.stdout and "alexnet-owt-7be5be79.pth" in proc.stdout
-    proc = run_cli("weights", f"weights_dir={tiny_weights}", "yolo_weights=yolo11n.pt", check=False)
+    proc = run_cli("weights", f"weights_dir={tiny_weights}", "yolo_weights=yolo11n.pt", "model=tiny", "captioner=template",
+                  check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "5/5 present" in proc.stdout
+    assert "7/7 present" in proc.stdout and "not needed" in proc.stdout   # 5 metric files + the tiny model's 2 parts
 
 
 def test_scoring_without_torch(small_split, subs, tmp_path):
