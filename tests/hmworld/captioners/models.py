@@ -39,7 +39,6 @@ def char_tokenizer(special: list[str], pad: str, eos: str):
 
 def build_tiny_qwen2_vl(folder: Path, seed: int = 0) -> Path:
     """A ~100k-parameter Qwen2VLForConditionalGeneration with its Qwen2VLProcessor, saved to `folder`."""
-    import torch
     from transformers import (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
                               Qwen2VLProcessor, Qwen2VLVideoProcessor)
 
@@ -60,13 +59,7 @@ def build_tiny_qwen2_vl(folder: Path, seed: int = 0) -> Path:
         vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"],
         bos_token_id=pad, eos_token_id=eos, pad_token_id=pad,
     )
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id, model.generation_config.pad_token_id = eos, pad
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return _save_random(folder, Qwen2VLForConditionalGeneration, config, processor, seed, eos, pad)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -173,7 +166,6 @@ MINICPMV46_TEMPLATE = QWEN2_VL_TEMPLATE.replace("<|vision_start|><|image_pad|><|
 def build_tiny_minicpmv46(folder: Path, seed: int = 0) -> Path:
     """A ~130k-parameter MiniCPMV4_6ForConditionalGeneration (Qwen3.5 text model, full attention only) with
     its MiniCPMV4_6Processor, saved to `folder`."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
     from transformers.models.minicpmv4_6 import (MiniCPMV4_6Config, MiniCPMV4_6ForConditionalGeneration,
@@ -204,8 +196,15 @@ def build_tiny_minicpmv46(folder: Path, seed: int = 0) -> Path:
                            image_size=56, patch_size=14),
         insert_layer_id=0, image_size=56, image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"],
     )
+    return _save_random(folder, MiniCPMV4_6ForConditionalGeneration, config, processor, seed, eos, pad)
+
+
+def _save_random(folder, model_class, config, processor, seed, eos, pad):
+    """A random-initialised model of the real class (seeded), saved beside its processor as a local model folder."""
+    import torch
+
     torch.manual_seed(seed)
-    model = MiniCPMV4_6ForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     model.generation_config.eos_token_id, model.generation_config.pad_token_id = eos, pad
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
