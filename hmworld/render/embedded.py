@@ -22,6 +22,8 @@ from hmworld.errors import ConfigError, HMWorldError
 from hmworld.geometry import gl_projection, gl_view
 from hmworld.primitives import unit_mesh
 from hmworld.render.base import Frame, Renderer, scene_instances, sky_instance, sun_direction
+from hmworld.render.glsl import (BLOB_SHADOWS_GLSL, LIGHTING_GLSL, LIGHTING_UNIFORMS, MAX_SHADOWS, OUTPUTS_GLSL,
+                                 game_fragment_shader)
 from hmworld.render.textures import SIZE as TEX_SIZE
 from hmworld.render.textures import texture_index, texture_stack
 
@@ -29,7 +31,6 @@ PRIMITIVES = ("cube", "sphere", "cylinder", "cone")
 IDENTITY = np.eye(4, dtype="f4").tobytes()
 SUBJECT_TEXTURE_SCALE = 2.5  # pattern repeats per metre on bodies (stripes, patches)
 FLAG_LIT, FLAG_GROUND, FLAG_SKY = 0, 1, 2
-MAX_SHADOWS = 3
 
 INSTANCE_DTYPE = np.dtype([("model", "<f4", 16), ("color", "<f4", 3), ("size", "<f4", 3), ("tex", "<f4"),
                            ("tex_scale", "<f4"), ("id", "<u4"), ("flags", "<u4")])
@@ -89,18 +90,10 @@ flat in float v_tex_scale;
 flat in uint v_id;
 flat in uint v_flags;
 uniform sampler2DArray u_textures;
-uniform vec3 u_sun_dir;
-uniform vec3 u_sun_color;
-uniform float u_ambient;
-uniform vec3 u_ambient_tint;
 uniform vec3 u_sky_top;
 uniform vec3 u_sky_horizon;
 uniform vec3 u_camera;
-uniform vec4 u_shadows[3];  // x, y, radius, strength of blob shadows under subjects
-uniform int u_num_shadows;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out uint f_id;
-layout(location = 2) out float f_depth;
+""" + LIGHTING_GLSL + BLOB_SHADOWS_GLSL + OUTPUTS_GLSL + """
 void main() {
     if (v_flags == 2u) {
         vec3 dir = normalize(v_world - u_camera);
@@ -114,15 +107,8 @@ void main() {
     float modulation = texture(u_textures, vec3(uv * v_tex_scale, v_tex)).r * 2.0;
     vec3 n = normalize(v_normal);
     float sun = max(dot(n, u_sun_dir), 0.0);
-    float shade = 1.0;
-    if (v_flags == 1u) {
-        for (int i = 0; i < u_num_shadows; ++i) {
-            float d = length(v_world.xy - u_shadows[i].xy) / u_shadows[i].z;
-            shade *= 1.0 - u_shadows[i].w * (1.0 - smoothstep(0.55, 1.0, d));
-        }
-    }
-    vec3 light = u_ambient * u_ambient_tint * (0.8 + 0.2 * n.z) + (1.0 - 0.5 * u_ambient) * u_sun_color * sun;
-    f_color = vec4(clamp(v_color * modulation * light * shade, 0.0, 1.0), 1.0);
+    float shade = v_flags == 1u ? blob_shade(v_world.xy) : 1.0;  // only the ground receives blob shadows
+    f_color = vec4(clamp(v_color * modulation * lighting(n, sun) * shade, 0.0, 1.0), 1.0);
     f_id = v_id;
     f_depth = v_depth;
 }
@@ -178,9 +164,7 @@ IDS_FRAGMENT_SHADER = """
 in float v_depth;
 flat in uint v_id;
 flat in uint v_flags;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out uint f_id;
-layout(location = 2) out float f_depth;
+""" + OUTPUTS_GLSL + """
 void main() {
     f_color = vec4(0.0);
     f_id = v_flags == 2u ? 0u : v_id;
@@ -207,28 +191,10 @@ DEPTH_FRAGMENT_SHADER = """
 #version 330
 void main() {}
 """
-SHADOW_GLSL = """
-uniform sampler2DShadow u_shadow_map;
-uniform mat4 u_light;
-float sunlit(vec3 world, vec3 n) {
-    vec4 ls = u_light * vec4(world, 1.0);
-    vec3 c = ls.xyz / ls.w * 0.5 + 0.5;
-    if (any(lessThan(c, vec3(0.0))) || any(greaterThan(c, vec3(1.0)))) return 1.0;  // outside the map: lit
-    float bias = 0.0015 + 0.003 * (1.0 - abs(dot(n, u_sun_dir)));  // slope-scaled, against self-shadowing acne
-    vec2 texel = 1.0 / vec2(textureSize(u_shadow_map, 0));
-    float lit = 0.0;  // 2x2 taps, each bilinearly filtered by the comparison sampler: a soft edge of ~2 texels
-    for (int i = 0; i < 2; ++i) for (int j = 0; j < 2; ++j)
-        lit += texture(u_shadow_map, vec3(c.xy + (vec2(i, j) - 0.5) * texel, c.z - bias));
-    return lit * 0.25;
-}
-"""
-SHADOW_BASIC = "float sun = max(dot(n, u_sun_dir), 0.0);"
 SKY_BASIC = "f_color = vec4(mix(u_sky_horizon, u_sky_top, clamp(dir.z * 2.0, 0.0, 1.0)), 1.0);"
-GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("layout(location = 0) out vec4 f_color;",
-                                                PREETHAM_GLSL + SHADOW_GLSL + "layout(location = 0) out vec4 f_color;")
-                        .replace(SKY_BASIC, "f_color = vec4(analytic_sky(dir, normalize(u_sun_dir)), 1.0);")
-                        .replace(SHADOW_BASIC, "float sun = max(dot(n, u_sun_dir), 0.0) * sunlit(v_world, n);"))
-assert GAME_FRAGMENT_SHADER.count("analytic_sky(dir") == 1 and GAME_FRAGMENT_SHADER.count("sunlit(v_world") == 1
+SKY_GAME = "f_color = vec4(analytic_sky(dir, normalize(u_sun_dir)), 1.0);"
+GAME_FRAGMENT_SHADER = game_fragment_shader(FRAGMENT_SHADER, PREETHAM_GLSL).replace(SKY_BASIC, SKY_GAME)
+assert GAME_FRAGMENT_SHADER.count(SKY_GAME) == 1
 
 
 def sun_light_matrix(sun_dir: np.ndarray, c2w: np.ndarray) -> np.ndarray:
@@ -409,12 +375,12 @@ class EmbeddedRenderer(Renderer):
 
         scenery = self.scenery_renderer
         static = _static_records(scene, with_ground=scenery is None)  # asset scenery: terrain and mesh props
-        names = ("u_sun_dir", "u_sun_color", "u_ambient", "u_ambient_tint")
+        lighting = {k: p[k].value for k in LIGHTING_UNIFORMS}
         if scenery is not None:
-            scenery.begin_clip(scene, {k: p[k].value for k in names}, p["u_proj"].read())
+            scenery.begin_clip(scene, lighting, p["u_proj"].read())
         skinned = set()
         if self.skinned is not None:
-            skinned = self.skinned.begin_clip(spec, {k: p[k].value for k in names}, p["u_proj"].read())
+            skinned = self.skinned.begin_clip(spec, lighting, p["u_proj"].read())
         drawn = [(self.bodies.primitive_body(t.name), t) for t in spec.subjects if t.instance_id not in skinned]
         posed = [b.posed_transforms(t.positions, t.headings, t.walk_phase) for b, t in drawn]
         dynamic_meta = [_body_records(b, t.instance_id) for b, t in drawn]

@@ -21,7 +21,7 @@ from hmworld.assets.scenery import PROP_ASSETS, AssetScene, MeshProp, Scenery, t
 from hmworld.assets.zeroad import texture_path
 from hmworld.errors import HMWorldError
 from hmworld.render.base import GROUND_SIZE
-from hmworld.render.embedded import MAX_SHADOWS, SHADOW_BASIC, SHADOW_GLSL
+from hmworld.render.glsl import BLOB_SHADOWS_GLSL, LIGHTING_GLSL, MAX_SHADOWS, OUTPUTS_GLSL, game_fragment_shader
 from hmworld.render.skinned import decode_texture
 
 MODES = {"opaque": 0, "alpha": 2}
@@ -61,30 +61,15 @@ in float v_depth;
 uniform sampler2D u_texture;
 uniform int u_mode;  // 0 opaque, 2 alpha-tested cut-outs
 uniform int u_ground;  // the terrain receives the basic path's shadow discs
-uniform vec3 u_sun_dir;
-uniform vec3 u_sun_color;
-uniform float u_ambient;
-uniform vec3 u_ambient_tint;
-uniform vec4 u_shadows[3];
-uniform int u_num_shadows;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out uint f_id;
-layout(location = 2) out float f_depth;
+""" + LIGHTING_GLSL + BLOB_SHADOWS_GLSL + OUTPUTS_GLSL + """
 void main() {
     vec4 tex = texture(u_texture, v_uv);
     if (u_mode == 2 && tex.a < 0.5) discard;  // no colour, id or depth: masks see through the cut-out
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;  // leaf cards are seen from both sides
     float sun = max(dot(n, u_sun_dir), 0.0);
-    float shade = 1.0;
-    if (u_ground == 1) {
-        for (int i = 0; i < u_num_shadows; ++i) {
-            float d = length(v_world.xy - u_shadows[i].xy) / u_shadows[i].z;
-            shade *= 1.0 - u_shadows[i].w * (1.0 - smoothstep(0.55, 1.0, d));
-        }
-    }
-    vec3 light = u_ambient * u_ambient_tint * (0.8 + 0.2 * n.z) + (1.0 - 0.5 * u_ambient) * u_sun_color * sun;
-    f_color = vec4(clamp(tex.rgb * light * shade, 0.0, 1.0), 1.0);
+    float shade = u_ground == 1 ? blob_shade(v_world.xy) : 1.0;
+    f_color = vec4(clamp(tex.rgb * lighting(n, sun) * shade, 0.0, 1.0), 1.0);
     f_id = 0u;
     f_depth = v_depth;
 }
@@ -97,9 +82,7 @@ in vec2 v_uv;
 in float v_depth;
 uniform sampler2D u_texture;
 uniform int u_mode;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out uint f_id;
-layout(location = 2) out float f_depth;
+""" + OUTPUTS_GLSL + """
 void main() {
     if (u_mode == 2 && texture(u_texture, v_uv).a < 0.5) discard;
     f_color = vec4(0.0);
@@ -107,10 +90,7 @@ void main() {
     f_depth = v_depth;
 }
 """
-GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("layout(location = 0) out vec4 f_color;",
-                                                SHADOW_GLSL + "layout(location = 0) out vec4 f_color;")
-                        .replace(SHADOW_BASIC, "float sun = max(dot(n, u_sun_dir), 0.0) * sunlit(v_world, n);"))
-assert GAME_FRAGMENT_SHADER.count("sunlit(v_world") == 1
+GAME_FRAGMENT_SHADER = game_fragment_shader(FRAGMENT_SHADER)
 
 
 @dataclass

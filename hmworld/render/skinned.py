@@ -21,7 +21,7 @@ from hmworld.assets.formats import NO_BONE, Mesh
 from hmworld.assets.skinning import prop_transform, skin_palette
 from hmworld.assets.zeroad import ASSETS, asset_for_subject, head_variant, texture_path
 from hmworld.errors import HMWorldError
-from hmworld.render.embedded import SHADOW_BASIC, SHADOW_GLSL
+from hmworld.render.glsl import LIGHTING_GLSL, OUTPUTS_GLSL, game_fragment_shader
 
 MATERIAL_MODES = {"opaque": 0, "player": 1, "alpha": 2, "recolour": 3, "alpha_recolour": 4}
 
@@ -64,13 +64,7 @@ uniform sampler2D u_texture;
 uniform vec3 u_tint;
 uniform int u_mode;  // 0 opaque, 1 player colour where alpha < 1, 2 alpha-tested cut-outs, 3 recolour grey, 4: 2+3
 uniform uint u_id;
-uniform vec3 u_sun_dir;
-uniform vec3 u_sun_color;
-uniform float u_ambient;
-uniform vec3 u_ambient_tint;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out uint f_id;
-layout(location = 2) out float f_depth;
+""" + LIGHTING_GLSL + OUTPUTS_GLSL + """
 void main() {
     vec4 tex = texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y));  // 0 A.D. uvs count v from the image's bottom
     if ((u_mode == 2 || u_mode == 4) && tex.a < 0.5) discard;  // no colour, id or depth: masks follow the cut-out
@@ -82,20 +76,18 @@ void main() {
     }
     vec3 n = normalize(v_normal);
     float sun = max(dot(n, u_sun_dir), 0.0);
-    vec3 light = u_ambient * u_ambient_tint * (0.8 + 0.2 * n.z) + (1.0 - 0.5 * u_ambient) * u_sun_color * sun;
-    f_color = vec4(clamp(albedo * light, 0.0, 1.0), 1.0);
+    f_color = vec4(clamp(albedo * lighting(n, sun), 0.0, 1.0), 1.0);
     f_id = u_id;
     f_depth = v_depth;
 }
 """
 
+# Game quality: the shadow lookup needs the world position, which the basic shaders do not pass on
 GAME_VERTEX_SHADER = (VERTEX_SHADER.replace("out float v_depth;", "out float v_depth;\nout vec3 v_world;")
                       .replace("v_depth = -eye.z;", "v_depth = -eye.z;\n    v_world = world.xyz;"))
-GAME_FRAGMENT_SHADER = (FRAGMENT_SHADER.replace("in float v_depth;", "in float v_depth;\nin vec3 v_world;")
-                        .replace("layout(location = 0) out vec4 f_color;",
-                                 SHADOW_GLSL + "layout(location = 0) out vec4 f_color;")
-                        .replace(SHADOW_BASIC, "float sun = max(dot(n, u_sun_dir), 0.0) * sunlit(v_world, n);"))
-assert GAME_FRAGMENT_SHADER.count("sunlit(v_world") == 1 and GAME_VERTEX_SHADER.count("v_world =") == 1
+GAME_FRAGMENT_SHADER = game_fragment_shader(FRAGMENT_SHADER.replace("in float v_depth;",
+                                                                    "in float v_depth;\nin vec3 v_world;"))
+assert GAME_VERTEX_SHADER.count("v_world =") == 1 and GAME_FRAGMENT_SHADER.count("in vec3 v_world;") == 1
 
 
 def decode_texture(data: bytes, what: str) -> np.ndarray:
