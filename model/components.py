@@ -117,6 +117,17 @@ def _subfolder(path: Path, sub: str | None) -> Path:
     return path / sub if sub else path
 
 
+def _from_pretrained(cls, folder: Path, subfolder: str | None, key: str, what: str, **kwargs):
+    """``cls.from_pretrained(folder)``; a folder that does not hold `what` is reported as the fault of the
+    config key `key` (transformers and diffusers raise OSError or ValueError for missing or malformed files)."""
+    if subfolder:
+        kwargs["subfolder"] = subfolder
+    try:
+        return cls.from_pretrained(str(folder), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{key}={folder}: cannot load {what} from it ({exc})") from exc
+
+
 # ----------------------------------------------------------------------------------------------- transformer
 def build_transformer(model_cfg, *, seed: int = 0):
     """`HyDRATransformer3DModel` from ``model.transformer``: Wan weights when ``pretrained`` names them, else a
@@ -246,11 +257,8 @@ def build_vae(model_cfg, device="cpu") -> LatentVAE:
     dtype = dtype_of(v.dtype, torch.float32)
     if v.pretrained:
         folder = _local_or_hub(v.pretrained, "VAE", "model.vae.pretrained")
-        kwargs = {"subfolder": v.subfolder} if v.subfolder else {}
-        try:
-            vae = AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"model.vae.pretrained={folder}: cannot load an AutoencoderKLWan from it ({exc})") from exc
+        vae = _from_pretrained(AutoencoderKLWan, folder, v.subfolder, "model.vae.pretrained", "an AutoencoderKLWan",
+                               torch_dtype=dtype)
     else:
         if not v.config:
             raise ConfigError("model.vae: give either `pretrained` (a folder holding AutoencoderKLWan) or `config`")
@@ -357,16 +365,10 @@ def build_text_encoder(model_cfg, device="cpu"):
     dtype = dtype_of(t.dtype, torch.bfloat16)
     folder = _local_or_hub(t.pretrained, "UMT5 text encoder", "model.text_encoder.pretrained")
     tok_folder = _local_or_hub(t.tokenizer or t.pretrained, "tokenizer", "model.text_encoder.tokenizer")
-    enc_kwargs = {"subfolder": t.subfolder} if t.subfolder else {}
-    tok_kwargs = {"subfolder": t.tokenizer_subfolder} if t.tokenizer_subfolder else {}
-    try:
-        encoder = UMT5EncoderModel.from_pretrained(str(folder), torch_dtype=dtype, **enc_kwargs)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"model.text_encoder.pretrained={folder}: cannot load UMT5EncoderModel ({exc})") from exc
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(tok_folder), **tok_kwargs)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"model.text_encoder.tokenizer={tok_folder}: cannot load a tokenizer ({exc})") from exc
+    encoder = _from_pretrained(UMT5EncoderModel, folder, t.subfolder, "model.text_encoder.pretrained",
+                               "a UMT5EncoderModel", torch_dtype=dtype)
+    tokenizer = _from_pretrained(AutoTokenizer, tok_folder, t.tokenizer_subfolder, "model.text_encoder.tokenizer",
+                                 "a tokenizer")
     return UMT5TextEncoder(encoder.to(device), tokenizer, t.max_length, dtype)
 
 
