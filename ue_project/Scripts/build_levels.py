@@ -14,7 +14,6 @@ planned around) and keep the ground at z = 0.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -23,7 +22,8 @@ import unreal
 # Unreal runs a script file without putting its folder on sys.path; the shared helpers live beside it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(globals().get("__file__", sys.argv[0]))))
 
-from hmw_unreal import FUSION_CAMERA_CLASS, color_material, exists, load_catalog, rotator, vector
+from hmw_unreal import (FUSION_CAMERA_CLASS, check_known, color_material, exists, keep_existing, parse_command_line,
+                        rotator, vector)
 
 
 def build_level(scene: dict) -> None:
@@ -65,27 +65,20 @@ def build_level(scene: dict) -> None:
 
 
 def main(argv) -> int:
-    ap = argparse.ArgumentParser(prog="build_levels.py", description=__doc__.splitlines()[0])
-    ap.add_argument("--catalog")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--all", action="store_true")
-    ap.add_argument("--scenes", default="", help="comma-separated scene names")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    scenes = {s["name"]: s for s in load_catalog(args.catalog)["scenes"]}
+    def add_options(ap):
+        ap.add_argument("--all", action="store_true")
+        ap.add_argument("--scenes", default="", help="comma-separated scene names")
+
+    args, scenes = parse_command_line(argv, "build_levels.py", __doc__, "scenes", add_options)
     if args.list or not (args.all or args.scenes):
         for name, s in sorted(scenes.items()):
             print(f"{'built  ' if exists(s['level']) else 'MISSING'}  {name:18s} {s['level']}")
         return 0
     names = sorted(scenes) if args.all else [n.strip() for n in args.scenes.split(",") if n.strip()]
-    unknown = [n for n in names if n not in scenes]
-    if unknown:
-        raise SystemExit(f"unknown scene(s) {unknown}; known: {sorted(scenes)}")
+    check_known(names, scenes, "scene")
     for name in names:
-        if exists(scenes[name]["level"]) and not args.overwrite:
-            print(f"skip   {name}: {scenes[name]['level']} exists (--overwrite rebuilds it)")
-            continue
-        build_level(scenes[name])
+        if not keep_existing(name, scenes[name]["level"], args.overwrite):
+            build_level(scenes[name])
     return 0
 
 

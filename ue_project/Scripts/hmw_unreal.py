@@ -9,6 +9,7 @@ or from the editor's Python console (`py "/abs/ue_project/Scripts/build_levels.p
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
@@ -36,6 +37,33 @@ def load_catalog(path: str | None) -> dict:
     if data.get("format_version") != FORMAT_VERSION:
         raise SystemExit(f"{path}: format_version {data.get('format_version')} != {FORMAT_VERSION}; re-export it")
     return data
+
+
+def parse_command_line(argv, prog: str, doc: str, section: str, add_options) -> tuple[argparse.Namespace, dict]:
+    """The scripts' shared command line: --catalog, --list, the script's own options (`add_options(parser)`),
+    --overwrite. Returns the arguments and the catalog's `section` ("scenes", "subjects") by name."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    ap.add_argument("--catalog")
+    ap.add_argument("--list", action="store_true")
+    add_options(ap)
+    ap.add_argument("--overwrite", action="store_true")
+    args = ap.parse_args(argv)
+    return args, {entry["name"]: entry for entry in load_catalog(args.catalog)[section]}
+
+
+def check_known(names: list[str], known: dict, what: str) -> None:
+    """Stops before any work when a name is not in the catalog (a typo should not build half a list)."""
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what}(s) {unknown}; known: {sorted(known)}")
+
+
+def keep_existing(name: str, asset_path: str, overwrite: bool) -> bool:
+    """Whether to leave an asset that already exists as it is (and say so): unless --overwrite."""
+    if exists(asset_path) and not overwrite:
+        print(f"skip   {name}: {asset_path} exists (--overwrite rebuilds it)")
+        return True
+    return False
 
 
 def split_path(asset_path: str) -> tuple[str, str]:

@@ -19,7 +19,6 @@ the mesh, the walk cycle, and the mesh scaled to the subject's height in the cat
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -29,7 +28,7 @@ import unreal
 # Unreal runs a script file without putting its folder on sys.path; the shared helpers live beside it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(globals().get("__file__", sys.argv[0]))))
 
-from hmw_unreal import SUBJECT_CLASS, exists, load_catalog, split_path
+from hmw_unreal import SUBJECT_CLASS, check_known, exists, keep_existing, parse_command_line, split_path
 
 
 def import_fbx(filename: str, folder: str, skeleton=None):
@@ -111,14 +110,11 @@ def create_blueprint(subject: dict, mesh, walk, cycles: float):
 
 
 def main(argv) -> int:
-    ap = argparse.ArgumentParser(prog="import_subjects.py", description=__doc__.splitlines()[0])
-    ap.add_argument("--catalog")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--sources", help="subject_sources.json")
-    ap.add_argument("--subjects", default="", help="comma-separated subject names (default: all in --sources)")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    subjects = {s["name"]: s for s in load_catalog(args.catalog)["subjects"]}
+    def add_options(ap):
+        ap.add_argument("--sources", help="subject_sources.json")
+        ap.add_argument("--subjects", default="", help="comma-separated subject names (default: all in --sources)")
+
+    args, subjects = parse_command_line(argv, "import_subjects.py", __doc__, "subjects", add_options)
     if args.list or not args.sources:
         for name, s in sorted(subjects.items()):
             print(f"{'ready  ' if exists(s['asset']) else 'MISSING'}  {name:22s} {s['asset']}  ({s['description']})")
@@ -127,14 +123,11 @@ def main(argv) -> int:
         sources = json.load(f)
     names = [n.strip() for n in args.subjects.split(",") if n.strip()] or sorted(
         n for n, v in sources.items() if v.get("mesh") or v.get("mesh_fbx"))
-    unknown = [n for n in names if n not in subjects]
-    if unknown:
-        raise SystemExit(f"unknown subject(s) {unknown}; known: {sorted(subjects)}")
+    check_known(names, subjects, "subject")
     failed = []
     for name in names:
         s = subjects[name]
-        if exists(s["asset"]) and not args.overwrite:
-            print(f"skip   {name}: {s['asset']} exists (--overwrite rebuilds it)")
+        if keep_existing(name, s["asset"], args.overwrite):
             continue
         try:
             mesh, walk = resolve_sources(s, sources.get(name, {}), split_path(s["asset"])[0])
