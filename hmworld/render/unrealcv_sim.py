@@ -359,9 +359,9 @@ class CommandSet:
                                                                 for i in range(1, len(self.s.cameras))])),
             (r"vset /cameras/spawn", self.spawn_camera),
             (r"vget /camera/(\d+)/location", lambda c: " ".join(map(_fmt, self.s.camera(c).location))),
-            (rf"vset /camera/(\d+)/location {f} {f} {f}", self.set_camera_location),
+            (rf"vset /camera/(\d+)/location {f} {f} {f}", self._setter(self.s.camera, "location")),
             (r"vget /camera/(\d+)/rotation", lambda c: " ".join(map(_fmt, self.s.camera(c).rotation))),
-            (rf"vset /camera/(\d+)/rotation {f} {f} {f}", self.set_camera_rotation),
+            (rf"vset /camera/(\d+)/rotation {f} {f} {f}", self._setter(self.s.camera, "rotation")),
             (r"vget /camera/(\d+)/fov", lambda c: _fmt(self.s.camera(c).fov)),
             (rf"vset /camera/(\d+)/fov {f}", self.set_fov),
             (r"vget /camera/(\d+)/size", lambda c: f"{self.s.camera(c).width} {self.s.camera(c).height}"),
@@ -370,9 +370,9 @@ class CommandSet:
             (r"vget /objects", lambda: " ".join(self.s.actors)),
             (r"vset /objects/spawn_from_path (\S+) (\S+)", self.s.spawn),
             (r"vget /object/(\S+)/location", lambda o: " ".join(map(_fmt, self.s.actor(o).location))),
-            (rf"vset /object/(\S+)/location {f} {f} {f}", self.set_object_location),
+            (rf"vset /object/(\S+)/location {f} {f} {f}", self._setter(self.s.actor, "location")),
             (r"vget /object/(\S+)/rotation", lambda o: " ".join(map(_fmt, self.s.actor(o).rotation))),
-            (rf"vset /object/(\S+)/rotation {f} {f} {f}", self.set_object_rotation),
+            (rf"vset /object/(\S+)/rotation {f} {f} {f}", self._setter(self.s.actor, "rotation")),
             (r"vget /object/(\S+)/color", self.get_color),
             (r"vset /object/(\S+)/color (\d+) (\d+) (\d+)", self.set_color),
             (r"vset /object/(\S+)/(hide|show)", self.hide_show),
@@ -407,13 +407,14 @@ class CommandSet:
         self.s.cameras.append(Camera())
         return f"FusionCameraActor_{len(self.s.cameras) - 1}"
 
-    def set_camera_location(self, c, x, y, z):
-        self.s.camera(c).location = np.array([float(x), float(y), float(z)])
-        self.s.touch()
-
-    def set_camera_rotation(self, c, p, y, r):
-        self.s.camera(c).rotation = np.array([float(p), float(y), float(r)])
-        self.s.touch()
+    def _setter(self, find: Callable, attr: str) -> Callable:
+        """The handler that sets a camera's or object's location (x, y, z) or rotation (pitch, yaw, roll). The
+        numbers are parsed before the lookup: a bad number is reported as such even when the id is unknown too."""
+        def handler(key, *values):
+            vector = np.array([float(v) for v in values])
+            setattr(find(key), attr, vector)
+            self.s.touch()
+        return handler
 
     def set_fov(self, c, fov):
         v = float(fov)
@@ -439,14 +440,6 @@ class CommandSet:
         if fmt != "png":
             raise CommandError(f"Invalid filename type, filename {fmt} (the simulator sends png)")
         return encode_png(data)
-
-    def set_object_location(self, o, x, y, z):
-        self.s.actor(o).location = np.array([float(x), float(y), float(z)])
-        self.s.touch()
-
-    def set_object_rotation(self, o, p, y, r):
-        self.s.actor(o).rotation = np.array([float(p), float(y), float(r)])
-        self.s.touch()
 
     def get_color(self, o):
         r, g, b = self.s.actor(o).color
