@@ -39,6 +39,9 @@ class Figure:
 
 NUMBER_STATS = ("median", "mean", "min", "max")
 FLAG_STATS = ("fraction", "count")
+# flags are booleans: their fraction is the mean, their count the sum
+STAT_FUNCTIONS = {"median": np.median, "mean": np.mean, "min": np.min, "max": np.max, "fraction": np.mean,
+                  "count": np.sum}
 
 FIGURES: dict[str, Figure] = {f.name: f for f in [
     Figure("camera_speed_context", "clip", "number", "m/frame", "median", "camera",
@@ -99,20 +102,9 @@ def summarise(values: Iterable, stat: str) -> float | None:
     known = [v for v in values if v is not None]
     if not known:
         return None
-    arr = np.asarray(known, float)
-    if stat == "median":
-        return float(np.median(arr))
-    if stat == "mean":
-        return float(np.mean(arr))
-    if stat == "min":
-        return float(np.min(arr))
-    if stat == "max":
-        return float(np.max(arr))
-    if stat == "fraction":
-        return float(np.mean(arr))
-    if stat == "count":
-        return float(np.sum(arr))
-    raise ValueError(f"unknown statistic {stat!r}")
+    if stat not in STAT_FUNCTIONS:
+        raise ValueError(f"unknown statistic {stat!r}")
+    return float(STAT_FUNCTIONS[stat](np.asarray(known, float)))
 
 
 # ------------------------------------------------------------------------------------------------- camera
