@@ -80,25 +80,27 @@ def _result(features: np.ndarray) -> ConsistencyResult:
     return ConsistencyResult(float(terms.mean()), float(terms.sum()), int(terms.size), terms)
 
 
-def subject_consistency(video: np.ndarray, model=None, device: Optional[str] = None,
-                        batch_frames: int = 16) -> ConsistencyResult:
-    """VBench subject consistency of one video with DINO ViT-B/16 CLS features (model: models.load_dino)."""
+def _consistency(video: np.ndarray, model, device, batch_frames: int, load, preprocess, encoder) -> ConsistencyResult:
+    """Both VBench consistencies: `load(models)` gets the default model when none is given, `encoder(model)` is
+    what turns preprocessed frames into features."""
     check_video(video, "video", min_frames=2)
     if model is None:
         from .models import default_models
 
-        model = default_models(device=device).get_dino()
+        model = load(default_models(device=device))
     dev = next(model.parameters()).device
-    return _result(_features(video, dino_preprocess, model, dev, batch_frames))
+    return _result(_features(video, preprocess, encoder(model), dev, batch_frames))
+
+
+def subject_consistency(video: np.ndarray, model=None, device: Optional[str] = None,
+                        batch_frames: int = 16) -> ConsistencyResult:
+    """VBench subject consistency of one video with DINO ViT-B/16 CLS features (model: models.load_dino)."""
+    return _consistency(video, model, device, batch_frames, lambda models: models.get_dino(), dino_preprocess,
+                        lambda dino: dino)
 
 
 def background_consistency(video: np.ndarray, model=None, device: Optional[str] = None,
                            batch_frames: int = 16) -> ConsistencyResult:
     """VBench background consistency of one video with CLIP ViT-B/32 image embeddings (model: models.load_clip)."""
-    check_video(video, "video", min_frames=2)
-    if model is None:
-        from .models import default_models
-
-        model = default_models(device=device).get_clip()
-    dev = next(model.parameters()).device
-    return _result(_features(video, clip_preprocess, model.encode_image, dev, batch_frames))
+    return _consistency(video, model, device, batch_frames, lambda models: models.get_clip(), clip_preprocess,
+                        lambda clip: clip.encode_image)
