@@ -192,20 +192,20 @@ class MetricModels:
         if self.weights_dir is None:
             self.weights_dir = os.environ.get("HMWORLD_WEIGHTS_DIR") or None
 
+    def _loaded(self, name: str, load):
+        """The model in field `name`, loaded with `load` on first use (a field set by the caller is kept)."""
+        if getattr(self, name) is None:
+            setattr(self, name, load(self.weights_dir, self._device, self.allow_download))
+        return getattr(self, name)
+
     def get_lpips(self):
-        if self.lpips is None:
-            self.lpips = load_lpips(self.weights_dir, self._device, self.allow_download)
-        return self.lpips
+        return self._loaded("lpips", load_lpips)
 
     def get_dino(self):
-        if self.dino is None:
-            self.dino = load_dino(self.weights_dir, self._device, self.allow_download)
-        return self.dino
+        return self._loaded("dino", load_dino)
 
     def get_clip(self):
-        if self.clip is None:
-            self.clip = load_clip(self.weights_dir, self._device, self.allow_download)
-        return self.clip
+        return self._loaded("clip", load_clip)
 
     def get_detector(self):
         if self.detector is None:
