@@ -338,7 +338,7 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
         step(f"cache-{which}", "cache", lambda w=which: cache(w), lambda w=which: cache_complete(w))
 
     # -------------------------------------------------------------------------------------- train
-    from hmworld.model.training import last_checkpoint, read_checkpoint_meta, run_training
+    from hmworld.model.trained import last_checkpoint, read_checkpoint_meta, read_metrics
 
     max_steps = int(OmegaConf.select(cfg, "train.trainer.max_steps", default=None)
                     or compose_config("train", ["split=x", "out=y"]).trainer.max_steps)
@@ -360,9 +360,9 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
         run = Path(str(tcfg.out))
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.yaml", OmegaConf.to_yaml(tcfg, resolve=True))   # as `hmworld train` does
-        r = run_training(tcfg, progress=bool(cfg.progress))
-        from hmworld.model.training import read_metrics
+        from hmworld.model.training import run_training  # Lightning: only when a run trains
 
+        r = run_training(tcfg, progress=bool(cfg.progress))
         rows = read_metrics(r["metrics"])
         losses = [float(x["train_mse"]) for x in rows if x.get("train_mse")]
         k = min(20, len(losses))

@@ -36,7 +36,7 @@ from .components import (FrameGeometry, as_model_config, build_text_encoder, bui
                          vae_kind)
 from .dataset import check_frames, clip_camera, geometry_for, resize_crop, size_multiple
 from .sampling import euler_sample, guided, sampling_sigmas
-from .training import autoencoder_from_meta, load_trained_transformer
+from .trained import autoencoder_from_meta, load_trained_transformer
 
 def state_path(out: Path) -> Path:
     """Generation settings of a submission folder, kept beside it: the leaderboard's validator accepts nothing in

@@ -101,7 +101,7 @@ def train(cfg: DictConfig) -> None:
             raise HMWorldError(f"{len(failed)} training process(es) failed")
         if not result["is_global_zero"]:
             return
-    from hmworld.model.training import read_metrics
+    from hmworld.model.trained import read_metrics
 
     rows = read_metrics(result["metrics"])
     losses = [float(r["train_loss"]) for r in rows if r.get("train_loss")]

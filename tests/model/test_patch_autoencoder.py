@@ -181,7 +181,8 @@ def test_identity_mismatch_and_missing_file_are_clear_errors(pca_split, tmp_path
 
 def test_checkpoint_carries_the_autoencoder_and_generation_decodes_with_it(pca_split, tmp_path):
     from hmworld.model.generate import Generator
-    from hmworld.model.training import read_checkpoint_meta, run_training
+    from hmworld.model.trained import read_checkpoint_meta
+    from hmworld.model.training import run_training
 
     split_dir, report = pca_split
     with initialize_config_module(config_module="hmworld.render_configs", version_base="1.3"):

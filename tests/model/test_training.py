@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_module
 from hmworld.errors import ConfigError, HMWorldError
 from hmworld.model.dataset import CachedLatentDataset, collate
 from hmworld.model.sampling import FlowMatchSchedule, euler_sample, sampling_sigmas, shift_sigmas
-from hmworld.model.training import (AtomicCheckpointIO, CheckpointConfigError, HyDRAFlowMatchingModule,
-                                    load_trained_transformer, read_checkpoint_meta, run_training)
+from hmworld.model.trained import CheckpointConfigError, load_trained_transformer, read_checkpoint_meta
+from hmworld.model.training import AtomicCheckpointIO, HyDRAFlowMatchingModule, run_training
 from tests.model.testlib import model_overrides
 
 
