@@ -157,8 +157,8 @@ def test_negative_prompt_setting_reaches_the_sampler(cached_split, checkpoint, g
     assert resolve_sampler(composed(), generator).negative_prompt == WAN_NEGATIVE_PROMPT
     assert resolve_sampler(composed("negative_prompt=null"), generator).negative_prompt is None
     assert resolve_sampler(composed("negative_prompt='blurry, static'"), generator).negative_prompt == "blurry, static"
-    for i, (value, expected) in enumerate((("null", None), ("'blurry, static'", "blurry, static"))):
-        out = tmp_path / f"cli-{i}"
-        run_cli("generate", f"checkpoint={checkpoint}", f"split={cached_split}", f"out={out}", "limit=1", "steps=1",
-                "guidance=2.0", f"negative_prompt={value}", "device=cpu", "progress=false", timeout=600)
-        assert json.loads(state_path(out).read_text())["sampler"]["negative_prompt"] == expected
+    # one command run (each costs seconds): a text with a comma and a space, quoted as a shell user would
+    out = tmp_path / "cli"
+    run_cli("generate", f"checkpoint={checkpoint}", f"split={cached_split}", f"out={out}", "limit=1", "steps=1",
+            "guidance=2.0", "negative_prompt='blurry, static'", "device=cpu", "progress=false", timeout=600)
+    assert json.loads(state_path(out).read_text())["sampler"]["negative_prompt"] == "blurry, static"
