@@ -1,5 +1,6 @@
 """The one root conftest: the suite's environment (offline, temporary files; see tests/environment.py) and the
-fixtures shared by every area: the catalog and one rendered split per size. Area conftests hold only what is
+fixtures shared by every area: the catalog and one rendered split per size (built once per run, also when
+pytest-xdist runs the suite in several worker processes). Area conftests hold only what is
 specific to their area. Helpers shared across areas live in tests/testlib.py."""
 from __future__ import annotations
 
@@ -22,33 +23,41 @@ def catalog():
 
 
 @pytest.fixture(scope="session")
-def small_split(tmp_path_factory) -> Path:
+def small_split() -> Path:
     """The issue's reference command through the CLI: `hmworld render num_clips=3 seed=7` at 160x96, 21 + 21
     frames. Shared by the core, render, metrics and benchmark tests: read-only (copy it to modify).
 
     HMWORLD_TEST_SMALL_SPLIT=DIR uses a copy of a split rendered earlier with that same command instead, for
     working trees where rendering itself is being changed."""
+    from tests.environment import shared_folder
     from tests.testlib import SMALL, run_cli
 
-    out = tmp_path_factory.mktemp("small") / "train"
-    pre = os.environ.get("HMWORLD_TEST_SMALL_SPLIT")
-    if pre:
-        shutil.copytree(pre, out)
+    def build(folder: Path) -> Path:
+        out = folder / "train"
+        pre = os.environ.get("HMWORLD_TEST_SMALL_SPLIT")
+        if pre:
+            shutil.copytree(pre, out)
+        else:
+            run_cli("render", f"out={out}", "num_clips=3", "seed=7", *SMALL, "progress=false")
         return out
-    run_cli("render", f"out={out}", "num_clips=3", "seed=7", *SMALL, "progress=false")
-    return out
+
+    return shared_folder("small_split", build)
 
 
 @pytest.fixture(scope="session")
-def tiny_split(tmp_path_factory) -> Path:
+def tiny_split() -> Path:
     """2 clips, seed 7, 64x64, 21 + 21 frames (6 + 6 latents), rendered in-process by the embedded renderer.
     Shared by the model, training and metrics tests: read-only (copy it to modify)."""
     from hmworld.devices import load_triton_first
     from hmworld.render_job import run_render
+    from tests.environment import shared_folder
     from tests.testlib import TINY, render_config
 
     # Whatever test asks first, triton must load before the renderer's Mesa (see load_triton_first).
     load_triton_first()
-    out = tmp_path_factory.mktemp("tiny") / "split"
-    run_render(render_config(f"out={out}", "num_clips=2", "seed=7", *TINY, "progress=false"))
-    return out
+
+    def build(folder: Path) -> Path:
+        run_render(render_config(f"out={folder / 'split'}", "num_clips=2", "seed=7", *TINY, "progress=false"))
+        return folder / "split"
+
+    return shared_folder("tiny_split", build)

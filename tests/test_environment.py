@@ -86,3 +86,50 @@ def test_a_tidy_run_passes_and_removes_the_folder_of_a_killed_run(tmp_path):
     finally:
         shutil.rmtree(killed, ignore_errors=True)
         shutil.rmtree(kept, ignore_errors=True)
+
+
+PARALLEL = '''
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from tests.environment import session_tmp, shared_folder
+
+
+def build(folder):
+    with open(os.environ["BUILDS_LOG"], "a") as log:  # one line per build, whichever worker builds
+        log.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+    (folder / "data").write_text("built")
+    return folder / "data"
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_shared_and_own_tmpdir(i):
+    assert shared_folder("thing", build).read_text() == "built"
+    assert session_tmp().name == "tmp-" + os.environ["PYTEST_XDIST_WORKER"] == Path(tempfile.gettempdir()).name
+    if i == 3:
+        tempfile.mkdtemp(prefix="leaked-in-a-worker-")
+'''
+
+
+def test_parallel_workers_share_one_session_build_shared_folders_once_and_leaks_are_named(tmp_path):
+    """pytest -n 2: both workers join the controller's session folder, each with a TMPDIR of its own; a shared
+    fixture folder is built once; the controller names a worker's leftover and removes the whole session."""
+    folder = tmp_path / "parallel"
+    folder.mkdir()
+    (folder / "test_par1.py").write_text(PARALLEL)
+    (folder / "test_par2.py").write_text(PARALLEL.replace('i == 3', 'False'))
+    (folder / "conftest.py").write_text("pytest_plugins = ['tests.environment']\n")
+    log = tmp_path / "builds.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "BUILDS_LOG": str(log)}
+    env.pop(environment.KEEP_ENV, None)
+    before = set(os.listdir(environment.session_tmp()))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "xdist", "-n", "2",
+                           "--dist", "loadfile", "--rootdir", str(folder), "-c", os.devnull, str(folder)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=folder)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "8 passed" in out, out
+    assert len(log.read_text().split()) == 1, log.read_text()  # built once, by one of the two workers
+    assert "LEAK" in out and "leaked-in-a-worker-" in out and "/leaked-in-a-worker-" in out  # tmp-gwN/leaked-...
+    assert set(os.listdir(environment.session_tmp())) == before  # the child's session folder is gone

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.environment import shared_folder
 from tests.model.testlib import save_tiny_umt5, save_tiny_vae, tiny_model_cfg
 
 
@@ -19,9 +20,15 @@ def gen():
 
 
 @pytest.fixture(scope="session")
-def tiny_assets(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("assets")
-    return {"vae": save_tiny_vae(root / "vae"), "text": save_tiny_umt5(root / "umt5")}
+def tiny_assets() -> dict:
+    """Saved once per run (shared by xdist workers): the latent cache below records these folders."""
+    def build(root: Path) -> Path:
+        save_tiny_vae(root / "vae")
+        save_tiny_umt5(root / "umt5")
+        return root
+
+    root = shared_folder("tiny_assets", build)
+    return {"vae": root / "vae", "text": root / "umt5"}
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +43,11 @@ def cached_split(tiny_split, model_cfg) -> Path:
     and changes nothing that other areas read). Read-only; copy it to modify."""
     from hmworld.model.cache import LatentCache
 
-    LatentCache(tiny_split, model_cfg).build()
-    return tiny_split
+    def build(_: Path) -> Path:
+        LatentCache(tiny_split, model_cfg).build()
+        return tiny_split
+
+    return shared_folder("latent_cache", build)
 
 
 @pytest.fixture
