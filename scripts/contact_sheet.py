@@ -8,6 +8,8 @@
    both at the default `game` quality, each subject alone in the meadow, a three-quarter view.
 2. docs/images/default_frames.jpg: frame 12 of each clip of a default split (`hmworld render num_clips=4 seed=0`:
    832x480, 77 + 77 frames, default style and quality), shown at half size in a 2x2 grid.
+3. docs/images/tracking_clips.png: the same four clips as rows, each at frames 0 and 40, three frames before the
+   main subject's first exit, two after it, one after its re-entry, and 150 (quarter size).
 Needs the asset cache (scripts/setup.sh or `hmworld assets`). Deterministic: same code, same images.
 """
 from __future__ import annotations
@@ -69,7 +71,7 @@ def contact_sheet(out: Path, asset_cache: str | None) -> None:
     write(sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE), out, optimize=True)
 
 
-def default_frames(out: Path, asset_cache: str | None) -> None:
+def default_frames(out: Path, tracking_out: Path | None, asset_cache: str | None) -> None:
     from hydra import compose, initialize_config_module
 
     from hmworld.render_job import run_render
@@ -87,11 +89,34 @@ def default_frames(out: Path, asset_cache: str | None) -> None:
             raise HMWorldError(f"the default split rendered {len(videos)} clips, the grid needs 4")
         # one early context frame per clip (the main subject in view, before the camera pans away)
         picks = [read_video(v, FRAME, FRAME + 1)[0] for v in videos[:4]]
+        rows = [tracking_row(v) for v in videos[:4]] if tracking_out else []
     w, h = picks[0].shape[1] // 2, picks[0].shape[0] // 2
     grid = Image.new("RGB", (2 * w, 2 * h))
     for k, frame in enumerate(picks):
         grid.paste(Image.fromarray(frame).resize((w, h), Image.LANCZOS), ((k % 2) * w, (k // 2) * h))
     write(grid, out, quality=88)
+    if rows:
+        w, h = rows[0][0].shape[1] // 4, rows[0][0].shape[0] // 4
+        strip = Image.new("RGB", (len(rows[0]) * w, len(rows) * h))
+        for r, frames in enumerate(rows):
+            for c, frame in enumerate(frames):
+                strip.paste(Image.fromarray(frame).resize((w, h), Image.LANCZOS), (c * w, r * h))
+        write(strip, tracking_out, optimize=True)
+
+
+def tracking_row(video: Path) -> list:
+    """A clip's frames around its main subject's first exit-entry event (events.json, through the schema)."""
+    from hmworld.split.schema import EventsFile, load
+    from hmworld.video import read_video
+
+    ev = load(EventsFile, video.parent / "events.json", video.parent.name)
+    main = [e for iid, e in ev.events() if iid == 1]
+    if not main:
+        raise HMWorldError(f"clip {video.parent.name}: its main subject has no exit-entry event")
+    e, last = main[0], ev.frames - 1
+    wanted = [0, 40, e.exit_frame - 3, e.exit_frame + 2, e.entry_frame + 1, min(150, last)]
+    frames = read_video(video, 0, last + 1)
+    return [frames[min(max(i, 0), last)] for i in wanted]
 
 
 def write(image: Image.Image, out: Path, **kwargs) -> None:
@@ -106,14 +131,16 @@ def write(image: Image.Image, out: Path, **kwargs) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "images"), help="folder for the images")
-    ap.add_argument("--only", choices=["sheet", "frames"], default=None)
+    ap.add_argument("--only", choices=["sheet", "frames"], default=None,
+                    help="one image: sheet (1), or frames (2 and 3, from one render)")
     ap.add_argument("--asset-cache", default=None, help="default: $HMWORLD_ASSET_CACHE or ~/.cache/hmworld/assets")
     args = ap.parse_args(argv)
     try:
         if args.only in (None, "sheet"):
             contact_sheet(Path(args.out) / "assets_contact_sheet.png", args.asset_cache)
         if args.only in (None, "frames"):
-            default_frames(Path(args.out) / "default_frames.jpg", args.asset_cache)
+            default_frames(Path(args.out) / "default_frames.jpg", Path(args.out) / "tracking_clips.png",
+                           args.asset_cache)
     except HMWorldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
