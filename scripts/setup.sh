@@ -24,8 +24,13 @@ fi
 
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-# pip warns about every package missing from the machine's optional local indexes; those lines are noise.
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+# pip warns about every package missing from the machine's optional local indexes; those lines are noise. So is
+# setuptools' 11-line "Editable installation" notice (information only: a folder named like a package in the
+# working directory could shadow it; ours are the packages themselves), dropped by its message.
+pip() {
+    PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip --disable-pip-version-check -q "$@" \
+        2> >(grep -v "is ignored: it is neither" >&2)
+}
 pip install --upgrade pip wheel "setuptools>=77,<81"  # 77: pyproject.toml's SPDX licence string
 case "$mode" in
     run)  pip install -e ".[metrics]" ;;  # rendering, plus the metrics the demo scores with
