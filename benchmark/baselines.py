@@ -2,6 +2,12 @@
 
     repeat-last    every target frame is the last context frame (a model that stops time)
     mean-context   every target frame is the per-pixel mean of the context frames (a blurry average)
+    nearest-view   every target frame is the context frame its camera sees most of (a memory without a model:
+                   it recalls the past view the target camera looks at again, nothing moves in it)
+
+The first two ignore the target cameras; nearest-view uses them as a world model would (they are part of the
+input), ranking context frames by the field-of-view overlap of `hmworld.model.fov` (the `fov` retrieval mode's
+ranking), so it scores what pure recall of the past views buys on each metric, re-entry frames above all.
 
 `predict_baseline(name, split, out)` writes `<clip_id>.mp4` (target frames only, includes_context: false) and
 then submission.yaml through the submission module, so a folder without submission.yaml is unfinished.
@@ -15,30 +21,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from hmworld.benchmark.errors import BenchmarkError, open_complete_split
-from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
-                                          write_clip_videos, write_submission_info)
+from hmworld.benchmark.errors import BenchmarkError
 from hmworld.progress import SILENT, Progress
-from hmworld.video import read_video, remove_partial_videos
+
+if TYPE_CHECKING:  # the split reader (pandas), PyAV and torch load only when predicting: PREDICTORS stays light
+    from hmworld.split.reader import Clip
 
 
-def repeat_last(context: np.ndarray, target_frames: int) -> np.ndarray:
-    return np.repeat(context[-1:], target_frames, axis=0)
+def repeat_last(context: np.ndarray, clip: Clip) -> np.ndarray:
+    return np.repeat(context[-1:], clip.target_frames, axis=0)
 
 
-def mean_context(context: np.ndarray, target_frames: int) -> np.ndarray:
+def mean_context(context: np.ndarray, clip: Clip) -> np.ndarray:
     # Integer sum then round-half-up: exact and the same on every machine (no float summation order).
     total = context.astype(np.uint32).sum(axis=0)
     n = context.shape[0]
     mean = ((2 * total + n) // (2 * n)).astype(np.uint8)
-    return np.repeat(mean[None], target_frames, axis=0)
+    return np.repeat(mean[None], clip.target_frames, axis=0)
 
 
-PREDICTORS: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], str]] = {
+def nearest_view_indices(c2w: np.ndarray, context_frames: int, hfov_deg: float, aspect: float) -> np.ndarray:
+    """For each target frame, the context frame whose view its camera overlaps most (ties: the latest one).
+    c2w: [context + target, 4, 4] OpenCV camera-to-world poses (camera.json)."""
+    try:
+        import torch
+
+        from hmworld.model.fov import fov_overlap
+    except ImportError as exc:
+        raise BenchmarkError(f"name=nearest-view needs torch ({exc}); install it with the metrics extra: "
+                             "pip install -e '.[metrics]'") from exc
+
+    overlap = fov_overlap(torch.from_numpy(np.asarray(c2w, np.float64))[None], hfov_deg=hfov_deg, aspect=aspect)[0]
+    seen = overlap[context_frames:, :context_frames].numpy()  # [target, context]: target's points the context sees
+    # the last maximum: of equally good views the most recent one (the scene as it was last seen)
+    return context_frames - 1 - np.argmax(seen[:, ::-1], axis=1)
+
+
+def nearest_view(context: np.ndarray, clip: Clip) -> np.ndarray:
+    cam = clip.camera
+    if len(cam.c2w) != clip.context_frames + clip.target_frames:
+        raise BenchmarkError(f"clip {clip.clip_id}: camera.json has {len(cam.c2w)} poses, the clip "
+                             f"{clip.context_frames} + {clip.target_frames} frames")
+    hfov = float(np.degrees(2 * np.arctan(0.5 * cam.width / cam.intrinsics.fx)))
+    return context[nearest_view_indices(cam.c2w, clip.context_frames, hfov, cam.width / cam.height)]
+
+
+PREDICTORS: dict[str, tuple[Callable[[np.ndarray, Clip], np.ndarray], str]] = {
     "repeat-last": (repeat_last, "Reference floor: every target frame is the last context frame."),
     "mean-context": (mean_context, "Reference floor: every target frame is the per-pixel mean of the context frames."),
+    "nearest-view": (nearest_view, "Memory reference: every target frame is the context frame whose view its "
+                                   "camera overlaps most (field-of-view overlap of the camera poses)."),
 }
 
 
@@ -54,6 +90,11 @@ class BaselineReport:
 
 def predict_baseline(name: str, split: str | Path, out: str | Path,
                      progress: Progress = SILENT) -> BaselineReport:
+    from hmworld.benchmark.errors import open_complete_split
+    from hmworld.benchmark.submission import (SUBMISSION_YAML, SubmissionError, SubmissionInfo, read_submission_info,
+                                              write_clip_videos, write_submission_info)
+    from hmworld.video import read_video, remove_partial_videos
+
     if name not in PREDICTORS:
         raise BenchmarkError(f"name={name!r}: choose one of {sorted(PREDICTORS)}")
     fn, description = PREDICTORS[name]
@@ -86,7 +127,7 @@ def predict_baseline(name: str, split: str | Path, out: str | Path,
     started = time.perf_counter()
     def predict(clip) -> np.ndarray:
         context = read_video(clip.video_path, 0, clip.context_frames, max_frames=clip.context_frames + 1)
-        return fn(context, clip.target_frames)
+        return fn(context, clip)
 
     with progress.start(name, len(sp)) as videos:
         written, already = write_clip_videos(sp, out, predict, fps, videos.advance)

@@ -10,7 +10,7 @@ own rules (clips, cache entries, checkpoints, videos and scored clips are never 
     cache      LatentCache.build     splits/*/cache (the test split encoded with the training split's autoencoder)
     train      run_training          runs/<mode>-s<seed>/   (one per mode x seed, the same budget)
     generate   generate_split        subs/<mode>-s<seed>/ (+ .retrieval/ logs beside it)
-    floors     predict_baseline      subs/floor-repeat-last, subs/floor-mean-context
+    floors     predict_baseline      subs/floor-repeat-last, subs/floor-mean-context, subs/floor-nearest-view
                write_ceiling         subs/floor-ceiling (the test ground truth through the autoencoder)
     score      score_submission      results.sqlite (every submission, one store)
     views      write_views           views/<mode>-s<seed>/ (retrieval heat maps, memory-reading modes)
@@ -37,6 +37,7 @@ from typing import Callable, Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hmworld.benchmark.baselines import PREDICTORS
 from hmworld.configs import open_free_dicts, typed
 from hmworld.configs.benchmark import LeaderboardConfig, ScoreConfig
 from hmworld.configs.model import as_model_config
@@ -49,7 +50,8 @@ from hmworld.progress import SILENT, Progress
 STUDY_FORMAT = 1
 MODES = ("dynamic", "fov", "full", "local")
 MEMORY_MODES = ("dynamic", "fov")          # modes that read memory frames (and log retrievals)
-FLOORS = ("repeat-last", "mean-context", "ceiling")
+# the reference predictors (benchmark/baselines.py's registry) and the autoencoder's ceiling (write_ceiling below)
+FLOORS = (*PREDICTORS, "ceiling")
 RUN_ONLY_KEYS = ("out", "progress", "modes", "seeds", "floors", "report", "cache.device", "generate.device",
                  "score.workers", "score.threads", "score.device")
 STUDY_JSON = "study.json"

@@ -13,7 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("hmworld.cli.render", "render a new HM-World split (embedded CPU renderer by default)"),
     "caption": ("hmworld.cli.caption", "re-caption a split in place (template | minicpm | vlm), resumably"),
     "ucv-sim": ("hmworld.cli.ucv_sim", "UnrealCV protocol simulator (a stand-in UE5 game drawn by the embedded renderer)"),
-    "predict-baseline": ("hmworld.cli.predict_baseline", "write a reference predictor's submission (repeat-last | mean-context)"),
+    "predict-baseline": ("hmworld.cli.predict_baseline", "write a reference predictor's submission (repeat-last | mean-context | nearest-view)"),
     "score": ("hmworld.cli.score", "validate a submission and score it into a results store, resumably"),
     "score-merge": ("hmworld.cli.score_merge", "join results stores (shards) into one"),
     "leaderboard": ("hmworld.cli.leaderboard", "write the leaderboard: CSV, Markdown, self-contained HTML page"),

@@ -1,4 +1,5 @@
-"""`hmworld predict-baseline name=repeat-last|mean-context split=DIR out=DIR`: a reference-predictor submission."""
+"""`hmworld predict-baseline name=repeat-last|mean-context|nearest-view split=DIR out=DIR`: a reference-predictor
+submission."""
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf

@@ -50,7 +50,7 @@ class LeaderboardConfig:
 
 @dataclass
 class PredictBaselineConfig:
-    name: str = "repeat-last"  # repeat-last (last context frame held) | mean-context (per-pixel context mean)
+    name: str = "repeat-last"  # a name in benchmark/baselines.py's PREDICTORS: repeat-last | mean-context | nearest-view
     split: str = MISSING  # the split folder
     out: str = MISSING  # the submission folder to write (resumed if it holds the same submission)
     progress: bool = True

@@ -156,7 +156,8 @@ class StudyConfig:
     preset: str = MISSING  # set by the preset file (its name)
     modes: List[str] = field(default_factory=lambda: ["dynamic", "fov", "full", "local"])  # trained modes
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])  # one training run and generation per mode x seed
-    floors: List[str] = field(default_factory=lambda: ["repeat-last", "mean-context", "ceiling"])
+    # reference submissions beside the modes: benchmark/baselines.py's predictors and the autoencoder's ceiling
+    floors: List[str] = field(default_factory=lambda: ["repeat-last", "mean-context", "nearest-view", "ceiling"])
     progress: bool = True
     splits: StudySplits = field(default_factory=StudySplits)
     render: Dict[str, Any] = field(default_factory=dict)  # keys of RenderConfig, for both splits

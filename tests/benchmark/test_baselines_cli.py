@@ -42,23 +42,50 @@ def test_reference_predictors(small_split, subs, tmp_path):
         predict_baseline("last", small_split, out)
 
 
+def _panning_poses(yaws_deg, x=None) -> np.ndarray:
+    """Level cameras 1.6 m up at (x, 0), looking at the given yaws (0: along +x); OpenCV c2w, as camera.json."""
+    from hmworld.geometry import look_at
+
+    yaws = np.radians(np.asarray(yaws_deg, float))
+    x = np.zeros(len(yaws)) if x is None else np.asarray(x, float)
+    pos = np.stack([x, np.zeros_like(x), np.full_like(x, 1.6)], 1)
+    return look_at(pos, pos + np.stack([np.cos(yaws), np.sin(yaws), np.zeros_like(yaws)], 1))
+
+
+def test_nearest_view_recalls_the_context_view_the_target_camera_looks_at_again():
+    from hmworld.benchmark.baselines import nearest_view_indices
+
+    # context: a pan from 0 to 45 degrees and a walk forward; target: the same poses backwards (the pan back)
+    ctx_yaw, ctx_x = np.linspace(0, 45, 10), np.linspace(0, 1, 10)
+    c2w = np.concatenate([_panning_poses(ctx_yaw, ctx_x), _panning_poses(ctx_yaw[::-1], ctx_x[::-1])])
+    np.testing.assert_array_equal(nearest_view_indices(c2w, 10, 80.0, 16 / 9), np.arange(10)[::-1])
+    # a view between two context views takes one of them, never a far one
+    mid = _panning_poses([0, 20, 40], [0, 0, 0])
+    picked = nearest_view_indices(np.concatenate([_panning_poses(ctx_yaw), mid]), 10, 80.0, 16 / 9)
+    assert [abs(ctx_yaw[i] - y) for i, y in zip(picked, (0, 20, 40))] == pytest.approx([0, 0, 0], abs=5.0)
+    # equally good views: the most recent one (the scene as it was last seen)
+    same = _panning_poses([10, 30, 30, 10])
+    np.testing.assert_array_equal(nearest_view_indices(same, 3, 80.0, 16 / 9), [0])
+    np.testing.assert_array_equal(nearest_view_indices(_panning_poses([30, 30, 10, 30]), 3, 80.0, 16 / 9), [1])
+
+
 def test_main_pipeline_on_the_command_line(small_split, tmp_path):
     board = tmp_path / "board"
     # hydra.sweep.dir: the multirun bookkeeping would otherwise stay in $TMPDIR/hmworld-multirun
-    run_cli("predict-baseline", "--multirun", "name=repeat-last,mean-context", f"split={small_split}",
+    run_cli("predict-baseline", "--multirun", "name=repeat-last,mean-context,nearest-view", f"split={small_split}",
             f"out={board}/${{name}}", "progress=false", f"hydra.sweep.dir={tmp_path}/sweep-predict")
     results = board / "results.sqlite"
-    proc = run_cli("score", "--multirun", f"submission={board}/repeat-last,{board}/mean-context",
+    proc = run_cli("score", "--multirun", f"submission={board}/repeat-last,{board}/mean-context,{board}/nearest-view",
                    f"split={small_split}", f"results={results}", "metrics=[psnr]",
                    f"hydra.sweep.dir={tmp_path}/sweep-score")
-    assert proc.stdout.count("3 clips scored, 0 already in the store") == 2
+    assert proc.stdout.count("3 clips scored, 0 already in the store") == 3
     assert "━" in proc.stdout                                          # rich progress bars ran
     proc = run_cli("leaderboard", f"results={results}", f"out={board}/site")
     page = (board / "site" / "index.html").resolve()
     assert f"leaderboard page: {page}" in proc.stdout.replace("\n", "")
     rows = [ln.split(",") for ln in (board / "site" / "leaderboard.csv").read_text().splitlines()[1:]]
-    assert sorted(r[0] for r in rows) == ["mean-context", "repeat-last"]       # which one wins depends on the clips
-    assert float(rows[0][1]) >= float(rows[1][1])                              # ranked by PSNR
+    assert sorted(r[0] for r in rows) == ["mean-context", "nearest-view", "repeat-last"]  # who wins: the clips'
+    assert float(rows[0][1]) >= float(rows[1][1]) >= float(rows[2][1])                    # ranked by PSNR
     again = run_cli("score", f"submission={board}/repeat-last", f"split={small_split}", f"results={results}",
                     "metrics=[psnr]", "progress=false")
     assert "0 clips scored, 3 already in the store" in again.stdout

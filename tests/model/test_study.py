@@ -81,9 +81,10 @@ def test_kill_then_resume_does_nothing_twice(micro):
     # everything is done now, each unit once
     assert all(u["status"] == "done" for u in after.values()), after
     want = {"render-train", "render-test", "cache-train", "cache-test", "train-dynamic-s0", "train-local-s0",
-            "generate-dynamic-s0", "generate-local-s0", "floor-repeat-last", "floor-mean-context", "floor-ceiling",
-            "score-dynamic-s0", "score-local-s0", "score-floor-repeat-last", "score-floor-mean-context",
-            "score-floor-ceiling", "views-dynamic-s0", "leaderboard", "report"}
+            "generate-dynamic-s0", "generate-local-s0", "floor-repeat-last", "floor-mean-context",
+            "floor-nearest-view", "floor-ceiling", "score-dynamic-s0", "score-local-s0", "score-floor-repeat-last",
+            "score-floor-mean-context", "score-floor-nearest-view", "score-floor-ceiling", "views-dynamic-s0",
+            "leaderboard", "report"}
     assert set(after) == want
     assert all(isinstance(u["seconds"], float) for u in after.values())
     record = json.loads((out / "study.json").read_text())
@@ -95,7 +96,8 @@ def test_report_holds_every_mode_and_floor(micro):
     out = micro["out"]
     md = (out / "report" / "report.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
-    for label in ("dynamic", "local", "floor: repeat-last", "floor: mean-context", "floor: ceiling"):
+    for label in ("dynamic", "local", "floor: repeat-last", "floor: mean-context", "floor: nearest-view",
+                  "floor: ceiling"):
         assert label in rows, md
     header = next(line for line in md.splitlines() if line.startswith("| model"))
     assert "PSNR" in header and "Subject PSNR" in header
@@ -109,7 +111,8 @@ def test_report_holds_every_mode_and_floor(micro):
     assert "floor: ceiling" in page and "dynamic" in page
     assert (out / "leaderboard" / "index.html").is_file() and (out / "views" / "dynamic-s0" / "index.html").is_file()
     assert not (out / "views" / "local-s0").exists()                # local reads no memory: nothing logged
-    for sub in ("dynamic-s0", "local-s0", "floor-repeat-last", "floor-mean-context", "floor-ceiling"):
+    for sub in ("dynamic-s0", "local-s0", "floor-repeat-last", "floor-mean-context", "floor-nearest-view",
+                "floor-ceiling"):
         assert (out / "subs" / sub / "submission.yaml").is_file(), sub
 
 
@@ -118,7 +121,7 @@ def test_finished_study_rerun_runs_nothing(micro):
     before = mtimes(out / "report") | {"lb": (out / "leaderboard" / "index.html").stat().st_mtime_ns}
     again = study(*micro["args"])
     assert again.returncode == 0, again.stderr
-    assert re.search(r"0 units ran, 19 were done already", again.stdout), again.stdout
+    assert re.search(r"0 units ran, 21 were done already", again.stdout), again.stdout
     assert mtimes(out / "report") | {"lb": (out / "leaderboard" / "index.html").stat().st_mtime_ns} == before
 
 
