@@ -316,12 +316,15 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
     cache_cfg = typed(CacheConfig, cfg.cache)  # the `cache` section: keys of `hmworld cache`
     device = select_device(cache_cfg.device)
 
-    def cache(which: str):
+    def latent_cache(which: str) -> LatentCache:
+        """The split's cache; the test split is encoded with the autoencoder fitted on the training split."""
         mcfg = OmegaConf.to_container(model, resolve=True)
         if which == "test" and vae_kind(mcfg) == "patch_pca":
             mcfg["vae"]["file"] = str(LatentCache(splits["train"], mcfg).autoencoder_path)
-        lc = LatentCache(splits[which], mcfg)
-        r = lc.build(device=device, text_batch=int(cache_cfg.text_batch), progress=progress)
+        return LatentCache(splits[which], mcfg)
+
+    def cache(which: str):
+        r = latent_cache(which).build(device=device, text_batch=int(cache_cfg.text_batch), progress=progress)
         info = {"latents_encoded": r.latents_encoded, "latents_skipped": r.latents_skipped,
                 "text_encoded": r.text_encoded}
         if r.autoencoder is not None:
@@ -330,14 +333,8 @@ def run_study(cfg: DictConfig, *, say: Callable[[str], None] = print, progress: 
             info["ceiling_on"] = (r.autoencoder_meta or {}).get("psnr_on")
         return info
 
-    def cache_complete(which: str) -> bool:
-        mcfg = OmegaConf.to_container(model, resolve=True)
-        if which == "test" and vae_kind(mcfg) == "patch_pca":
-            mcfg["vae"]["file"] = str(LatentCache(splits["train"], mcfg).autoencoder_path)
-        return not LatentCache(splits[which], mcfg).missing()
-
     for which in ("train", "test"):
-        step(f"cache-{which}", "cache", lambda w=which: cache(w), lambda w=which: cache_complete(w))
+        step(f"cache-{which}", "cache", lambda w=which: cache(w), lambda w=which: not latent_cache(w).missing())
 
     # -------------------------------------------------------------------------------------- train
     from hmworld.model.trained import last_checkpoint, read_checkpoint_meta, read_metrics
