@@ -27,6 +27,7 @@ from hmworld.assets.scenery import scenery_catalog
 from hmworld.body import body_model
 from hmworld.catalog import load_catalog
 from hmworld.compositor import CompositionContext, Rejection, compose as compose_clip
+from hmworld.configs.render import EmbeddedRendererConfig
 from hmworld.render.embedded import EmbeddedRenderer
 from hmworld.render_job import run_render
 from hmworld.video import VideoWriter
@@ -39,8 +40,9 @@ def config(*overrides):
         return compose(config_name="render", overrides=list(overrides))
 
 
-# the renderer config's defaults (hmworld/configs/render.py EmbeddedRendererConfig): subjects, quality, props
-DEFAULT = ("asset", "game", "asset")
+# the renderer config's defaults (subjects, quality, props), read from its schema so the label follows them
+_DEFAULTS = EmbeddedRendererConfig()
+DEFAULT = (_DEFAULTS.subjects_style, _DEFAULTS.quality, _DEFAULTS.props_style)
 
 
 def style_overrides(style: str, quality: str, cache: str | None, props: str = "primitive") -> list[str]:
