@@ -87,35 +87,38 @@ def default_frames(out: Path, tracking_out: Path | None, asset_cache: str | None
         videos = sorted(Path(tmp, "split", "clips").glob("*/video.mp4"))
         if len(videos) < 4:
             raise HMWorldError(f"the default split rendered {len(videos)} clips, the grid needs 4")
-        # one early context frame per clip (the main subject in view, before the camera pans away)
-        picks = [read_video(v, FRAME, FRAME + 1)[0] for v in videos[:4]]
-        rows = [tracking_row(v) for v in videos[:4]] if tracking_out else []
-    w, h = picks[0].shape[1] // 2, picks[0].shape[0] // 2
-    grid = Image.new("RGB", (2 * w, 2 * h))
-    for k, frame in enumerate(picks):
-        grid.paste(Image.fromarray(frame).resize((w, h), Image.LANCZOS), ((k % 2) * w, (k // 2) * h))
-    write(grid, out, quality=88)
+        picks, rows = [], []
+        for video in videos[:4]:  # each video decoded once, for both pictures
+            frames = read_video(video)
+            # one early context frame per clip (the main subject in view, before the camera pans away)
+            picks.append(frames[FRAME])
+            if tracking_out:
+                rows.append(tracking_row(video, frames))
+    write(tile([picks[:2], picks[2:]], 2), out, quality=88)
     if rows:
-        w, h = rows[0][0].shape[1] // 4, rows[0][0].shape[0] // 4
-        strip = Image.new("RGB", (len(rows[0]) * w, len(rows) * h))
-        for r, frames in enumerate(rows):
-            for c, frame in enumerate(frames):
-                strip.paste(Image.fromarray(frame).resize((w, h), Image.LANCZOS), (c * w, r * h))
-        write(strip, tracking_out, optimize=True)
+        write(tile(rows, 4), tracking_out, optimize=True)
 
 
-def tracking_row(video: Path) -> list:
+def tile(rows: list[list], shrink: int) -> Image.Image:
+    """Frames laid out as rows x columns, each shrunk by `shrink`."""
+    h, w = rows[0][0].shape[0] // shrink, rows[0][0].shape[1] // shrink
+    image = Image.new("RGB", (len(rows[0]) * w, len(rows) * h))
+    for r, frames in enumerate(rows):
+        for c, frame in enumerate(frames):
+            image.paste(Image.fromarray(frame).resize((w, h), Image.LANCZOS), (c * w, r * h))
+    return image
+
+
+def tracking_row(video: Path, frames) -> list:
     """A clip's frames around its main subject's first exit-entry event (events.json, through the schema)."""
     from hmworld.split.schema import EventsFile, load
-    from hmworld.video import read_video
 
     ev = load(EventsFile, video.parent / "events.json", video.parent.name)
     main = [e for iid, e in ev.events() if iid == 1]
     if not main:
         raise HMWorldError(f"clip {video.parent.name}: its main subject has no exit-entry event")
-    e, last = main[0], ev.frames - 1
+    e, last = main[0], len(frames) - 1
     wanted = [0, 40, e.exit_frame - 3, e.exit_frame + 2, e.entry_frame + 1, min(150, last)]
-    frames = read_video(video, 0, last + 1)
     return [frames[min(max(i, 0), last)] for i in wanted]
 
 
