@@ -101,13 +101,12 @@ class Chromium:
         # (a closed browser leaves them behind). Short, in the session's TMPDIR: the singleton's unix socket lives
         # there, and a path over 107 bytes aborts Chromium (tmp_path folders are deeper than that).
         self.tmp = Path(tempfile.mkdtemp(prefix="cr"))
-        tmp = self.tmp
         self.proc = subprocess.Popen(
             [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-extensions", "--remote-allow-origins=*", f"--window-size={width},{height}",
              f"--user-data-dir={profile}", f"--remote-debugging-port={self.port}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(tmp)})
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(self.tmp)})
         deadline = time.monotonic() + 60
         targets = []
         while time.monotonic() < deadline:
